@@ -1,0 +1,311 @@
+"""Z-stacks in and out: TIFF / OME-TIFF files and folders of per-plane files, with per-stack normalisation.
+
+Every reader returns a :class:`Stack` whose ``data`` is float32 with axes (z, y, x) in the file's own
+intensity units. :class:`Normalizer` maps those units to the model's range and back exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from .errors import InputError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+_Z_DIR = re.compile(r"(?:^|[_\-])z_?(\d+)$", re.IGNORECASE)
+_Z_NAME = re.compile(r"^(?P<pre>.*?)_z_?(?P<z>\d+)(?P<post>[^/]*)$", re.IGNORECASE)
+
+
+@dataclass
+class Stack:
+    """A z-stack of one field of view.
+
+    Attributes
+    ----------
+    data : ndarray, float32, shape (z, y, x)
+        Intensities in the input's own units.
+    z_um : ndarray or None, shape (z,)
+        Focal position of each plane in micrometres, where the file says so.
+    pixel_size_um : float or None
+        Lateral pixel size in micrometres, where the file says so.
+    dtype : numpy dtype
+        The dtype the planes were stored in.
+    source : str
+        Where the stack came from.
+    """
+
+    data: np.ndarray
+    z_um: np.ndarray | None = None
+    pixel_size_um: float | None = None
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+    source: str = ""
+
+    @property
+    def n_planes(self) -> int:
+        return int(self.data.shape[0])
+
+    def plane(self, index: int) -> np.ndarray:
+        """Plane ``index`` (negative counts from the end) with a clear error when out of range."""
+        check_plane_index(index, self.n_planes)
+        return self.data[index]
+
+
+def check_plane_index(index: int, n_planes: int) -> int:
+    if not -n_planes <= index < n_planes:
+        raise InputError(
+            f"plane index {index} is out of range: this stack has {n_planes} planes, "
+            f"pass an index from 0 to {n_planes - 1}"
+        )
+    return index % n_planes
+
+
+def check_planes(data: np.ndarray, what: str = "stack") -> np.ndarray:
+    """Validate a (z, y, x) float array: finite, non-empty, not constant per plane."""
+    if data.ndim != 3:
+        raise InputError(f"{what} must have axes (z, y, x); got an array with shape {data.shape}")
+    if data.size == 0 or min(data.shape) == 0:
+        raise InputError(f"{what} is empty (shape {data.shape}); pass a stack with at least one plane of pixels")
+    if data.shape[1] < 8 or data.shape[2] < 8:
+        raise InputError(f"{what} planes are {data.shape[1]}x{data.shape[2]} pixels; pass planes of at least 8x8")
+    if not np.isfinite(data).all():
+        raise InputError(f"{what} contains NaN or Inf values; replace them (e.g. with np.nan_to_num) and try again")
+    return data
+
+
+def read_stack(path: str | os.PathLike, channel: int | None = None, field: str | None = None) -> Stack:
+    """Read a z-stack from a TIFF/OME-TIFF file or a folder of per-plane TIFF files.
+
+    Parameters
+    ----------
+    path : path
+        A ``.tif``/``.tiff`` file with axes (z, y, x) or (z, c, y, x), or a folder in the BBBC006
+        layout: sub-folders ``z0/ z1/ ...`` (or ``..._z_00``) each holding one file per field, or files
+        named ``<field>_z00<rest>.tif`` side by side.
+    channel : int, optional
+        Channel to take from a (z, c, y, x) file. Required when the file has several channels.
+    field : str, optional
+        File name (folder layout) or name prefix identifying one field when a folder holds several.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist; pass a TIFF z-stack or a folder of per-plane TIFF files")
+    if path.is_dir():
+        return _read_folder(path, field)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise InputError(f"{path.name} is not a TIFF file; pass a .tif/.tiff z-stack or a folder of TIFF planes")
+    return _read_tiff(path, channel)
+
+
+def _open_tiff(path: Path):
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise InputError(f"cannot read {path.name} as TIFF ({exc}); pass an intact TIFF file") from None
+
+
+def _read_tiff(path: Path, channel: int | None) -> Stack:
+    with _open_tiff(path) as tif:
+        try:
+            series = tif.series[0]
+            data = series.asarray()
+            axes = series.axes.upper()
+        except Exception as exc:
+            raise InputError(f"cannot read the pixels of {path.name} ({exc}); pass an intact TIFF file") from None
+        pixel_size, z_um = _tiff_metadata(tif, path)
+    dtype = data.dtype
+    data = _to_zyx(data, axes, channel, path.name)
+    if z_um is not None and len(z_um) != data.shape[0]:
+        z_um = None
+    return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path))
+
+
+def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.ndarray:
+    """Reduce an array with tifffile axes to (z, y, x), taking one channel where needed."""
+    data = np.asarray(data)
+    # Drop singleton axes other than y/x (time, sample, ...), keep Z and C.
+    keep = []
+    for i, ax in enumerate(axes):
+        if ax in "YX" or ax in "ZC" or data.shape[i] > 1:
+            keep.append(i)
+    squeeze = tuple(i for i in range(data.ndim) if i not in keep)
+    data = data.squeeze(axis=squeeze) if squeeze else data
+    axes = "".join(axes[i] for i in keep)
+    if "S" in axes and "C" not in axes:  # RGB samples act as channels
+        axes = axes.replace("S", "C")
+    if "I" in axes and "Z" not in axes:  # plain multi-page TIFF: pages are planes
+        axes = axes.replace("I", "Z")
+    if "Q" in axes and "Z" not in axes:
+        axes = axes.replace("Q", "Z", 1)
+    unknown = set(axes) - set("ZCYX")
+    if unknown:
+        raise InputError(
+            f"{name} has axes {axes} with shape {data.shape}; pass a stack with axes (z, y, x) or (z, c, y, x)"
+        )
+    if "C" in axes:
+        n_c = data.shape[axes.index("C")]
+        if n_c == 1:
+            channel = 0
+        if channel is None:
+            raise InputError(f"{name} has {n_c} channels; choose one with --channel 0..{n_c - 1}")
+        if not 0 <= channel < n_c:
+            raise InputError(f"channel {channel} does not exist in {name}; pass --channel 0..{n_c - 1}")
+        data = np.take(data, channel, axis=axes.index("C"))
+        axes = axes.replace("C", "")
+    if "Z" not in axes:
+        data = data[None]
+        axes = "Z" + axes
+    if axes != "ZYX":
+        data = np.transpose(data, [axes.index(a) for a in "ZYX"])
+    return data
+
+
+def _tiff_metadata(tif, path: Path) -> tuple[float | None, np.ndarray | None]:
+    """Pixel size and plane positions (um) from OME/ImageJ metadata or a ``z.txt`` beside the file."""
+    pixel_size = None
+    dz = None
+    try:
+        if tif.is_ome and tif.ome_metadata:
+            m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+            pixel_size = float(m.group(1)) if m else None
+            m = re.search(r'PhysicalSizeZ="([0-9.eE+-]+)"', tif.ome_metadata)
+            dz = float(m.group(1)) if m else None
+        elif tif.is_imagej and tif.imagej_metadata:
+            ij = tif.imagej_metadata
+            dz = float(ij["spacing"]) if ij.get("spacing") else None
+            tag = tif.pages[0].tags.get("XResolution")
+            if tag is not None and str(ij.get("unit", "")).lower() in ("micron", "um", "\\u00b5m", "µm"):
+                num, den = tag.value
+                pixel_size = den / num if num else None
+    except (KeyError, ValueError, TypeError, AttributeError):
+        pass
+    z_um = None
+    series = tif.series[0]
+    if dz and dz > 0 and "Z" in series.axes.upper():
+        z_um = np.arange(series.shape[series.axes.upper().index("Z")], dtype=np.float64) * dz
+    txt = path.with_name("z.txt")
+    if txt.exists():
+        try:
+            z_um = np.loadtxt(txt, ndmin=2)[:, -1].astype(np.float64)
+        except ValueError:
+            pass
+    return pixel_size, z_um
+
+
+def _as_float(data: np.ndarray, name: str) -> np.ndarray:
+    if data.dtype.kind not in "uif":
+        raise InputError(f"{name} holds {data.dtype} pixels; pass integer or floating-point intensities")
+    return check_planes(np.ascontiguousarray(data, dtype=np.float32), name)
+
+
+def _read_folder(path: Path, field: str | None) -> Stack:
+    subdirs = sorted((d for d in path.iterdir() if d.is_dir() and _Z_DIR.search(d.name)),
+                     key=lambda d: int(_Z_DIR.search(d.name).group(1)))
+    if subdirs:
+        files_per_dir = [{f.name: f for f in d.iterdir() if f.suffix.lower() in TIFF_SUFFIXES} for d in subdirs]
+        common = sorted(set.intersection(*(set(f) for f in files_per_dir)))
+        if not common:
+            raise InputError(f"the z folders in {path} share no file name; each z folder needs one file per field")
+        name = _pick_field(common, field, path)
+        files = [f[name] for f in files_per_dir]
+    else:
+        groups: dict[str, list[tuple[int, Path]]] = {}
+        for f in path.iterdir():
+            if f.suffix.lower() not in TIFF_SUFFIXES:
+                continue
+            m = _Z_NAME.match(f.stem)
+            if m:
+                groups.setdefault(m.group("pre") + "*" + m.group("post"), []).append((int(m.group("z")), f))
+        if not groups:
+            raise InputError(
+                f"{path} holds no z-stack: expected sub-folders z0/, z1/, ... or files named like name_z00.tif"
+            )
+        key = _pick_field(sorted(groups), field, path)
+        files = [f for _, f in sorted(groups[key])]
+    planes = []
+    dtype = None
+    for f in files:
+        stack = _read_tiff(f, channel=None)
+        if stack.n_planes != 1:
+            raise InputError(f"{f} holds {stack.n_planes} planes; a folder layout needs one plane per file")
+        planes.append(stack.data[0])
+        dtype = stack.dtype
+    shapes = {p.shape for p in planes}
+    if len(shapes) != 1:
+        raise InputError(f"the planes in {path} differ in size ({sorted(shapes)}); pass planes of one size")
+    return Stack(np.stack(planes), None, None, np.dtype(dtype), str(path))
+
+
+def _pick_field(names: list[str], field: str | None, path: Path) -> str:
+    if field is None:
+        if len(names) == 1:
+            return names[0]
+        shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+        raise InputError(f"{path} holds {len(names)} fields ({shown}); choose one with --field NAME")
+    hits = [n for n in names if n == field] or [n for n in names if n.startswith(field)]
+    if len(hits) != 1:
+        raise InputError(f"--field {field!r} matches {len(hits)} of the fields in {path}; pass a unique name")
+    return hits[0]
+
+
+class Normalizer:
+    """Affine map of intensities to the model range: ``low`` -> 0, ``high`` -> 1, with an exact inverse."""
+
+    def __init__(self, low: float, high: float):
+        if not np.isfinite([low, high]).all() or high <= low:
+            raise InputError("the stack has constant intensity; pass planes that contain an image")
+        self.low = float(low)
+        self.high = float(high)
+
+    @classmethod
+    def from_data(cls, data: np.ndarray, percentiles: tuple[float, float] = (0.1, 99.9)) -> "Normalizer":
+        """Robust percentiles of ``data`` (a sample of at most ~1M pixels for speed)."""
+        flat = np.asarray(data, dtype=np.float32).ravel()
+        if flat.size > 1_000_000:
+            flat = flat[:: flat.size // 1_000_000]
+        low, high = np.percentile(flat, percentiles)
+        if high <= low:  # very sparse images: fall back to the full range
+            low, high = float(flat.min()), float(flat.max())
+        return cls(low, high)
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float32) - self.low) / (self.high - self.low)).astype(np.float32)
+
+    def denormalize(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float32) * (self.high - self.low) + self.low).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"low": self.low, "high": self.high}
+
+
+def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = False,
+               metadata: dict | None = None) -> Path:
+    """Write ``data`` as a float32 TIFF atomically (temporary file, then rename).
+
+    Raises :class:`InputError` when ``path`` exists and ``overwrite`` is false, so nothing is lost.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise InputError(f"output {path} must end in .tif or .tiff")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists; choose another output or pass --overwrite")
+    if not path.parent.exists():
+        raise InputError(f"the folder {path.parent} does not exist; create it or choose another output")
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        axes = "ZYX" if data.ndim == 3 else "YX"
+        tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32),
+                         metadata={"axes": axes, **(metadata or {})})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,59 @@
+"""Latent-space maths of the method (Eq. 1-2 of Mazilu, Wang, Dummer et al., CAIP 2023).
+
+A latent is a tensor, an array, or a tuple/list of them (multi-scale models); every operation is
+applied to each part. ``alpha`` close to 1 means "close to the sharper plane".
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import InputError
+
+
+def check_alpha(alpha: float) -> float:
+    """Return ``alpha`` as float if it lies in (0, 1], else raise :class:`InputError`."""
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise InputError(f"alpha must be a number in (0, 1]; got {alpha!r}") from None
+    if not math.isfinite(alpha) or not 0.0 < alpha <= 1.0:
+        raise InputError(f"alpha must lie in (0, 1]; got {alpha}. Pass e.g. --alpha 0.5")
+    return alpha
+
+
+def combine(latents, weights):
+    """Weighted sum ``sum_i w_i * z_i`` of latents of the same structure."""
+    first = latents[0]
+    if isinstance(first, (tuple, list)):
+        return type(first)(combine([z[k] for z in latents], weights) for k in range(len(first)))
+    out = first * weights[0]
+    for z, w in zip(latents[1:], weights[1:]):
+        out = out + z * w
+    return out
+
+
+def interpolate(z_a, z_c, alpha: float):
+    """Blur synthesis, Eq. 1: ``alpha * z_a + (1 - alpha) * z_c`` (``z_a`` the sharper plane)."""
+    alpha = check_alpha(alpha)
+    return combine([z_a, z_c], [alpha, 1.0 - alpha])
+
+
+def extrapolate(z_b, z_c, alpha: float):
+    """Deblurring, Eq. 2: ``z_b / alpha - (1 - alpha) / alpha * z_c`` (``z_b`` sharper than ``z_c``)."""
+    alpha = check_alpha(alpha)
+    return combine([z_b, z_c], [1.0 / alpha, -(1.0 - alpha) / alpha])
+
+
+def alpha_from_defocus(d_b: float, d_c: float) -> float:
+    """Alpha that extrapolates from defocus ``d_b`` and ``d_c`` to focus: ``1 - d_b / d_c``.
+
+    Distances are measured from the in-focus plane on the same side of focus, ``|d_b| < |d_c|``.
+    For interpolation between planes at ``d_a`` and ``d_c`` towards ``d_b`` use
+    ``alpha_from_defocus(d_b - d_a, d_c - d_a)``.
+    """
+    if d_c == 0 or d_b * d_c < 0 or abs(d_b) >= abs(d_c):
+        raise InputError(
+            f"defocus distances {d_b} and {d_c} must lie on the same side of focus with |d_b| < |d_c|"
+        )
+    return check_alpha(1.0 - d_b / d_c)

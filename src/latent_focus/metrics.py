@@ -1,0 +1,103 @@
+"""Image-quality and latent-geometry metrics, written from the paper's equations.
+
+PSNR (Eq. 7), SSIM (Wang et al. 2004), the Linear Dependence Score LDS (Eq. 5) and the Average
+Pairwise Distance APD (Eq. 6), plus the variance-of-Laplacian focus measure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def psnr(reference: np.ndarray, image: np.ndarray, data_range: float | None = None) -> float:
+    """Eq. 7: ``20 log10(max(I) / RMSE(I, R))`` with ``I`` the reference; ``data_range`` replaces ``max(I)``."""
+    ref = np.asarray(reference, dtype=np.float64)
+    img = np.asarray(image, dtype=np.float64)
+    if ref.shape != img.shape:
+        raise ValueError(f"shapes differ: {ref.shape} vs {img.shape}")
+    peak = float(ref.max()) if data_range is None else float(data_range)
+    rmse = float(np.sqrt(np.mean((ref - img) ** 2)))
+    if rmse == 0:
+        return float("inf")
+    return 20.0 * np.log10(peak / rmse)
+
+
+def _gaussian_filter(img: np.ndarray, sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
+    """Separable Gaussian filter keeping only fully covered pixels ('valid' mode)."""
+    r = int(truncate * sigma + 0.5)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    h, w = img.shape
+    rows = sum(k[i] * img[i:h - 2 * r + i] for i in range(2 * r + 1))
+    return sum(k[i] * rows[:, i:w - 2 * r + i] for i in range(2 * r + 1))
+
+
+def ssim(reference: np.ndarray, image: np.ndarray, data_range: float | None = None) -> float:
+    """Mean structural similarity with an 11-tap Gaussian window (sigma 1.5), K1=0.01, K2=0.03.
+
+    ``data_range`` defaults to the reference's max - min. Borders are excluded (valid filtering).
+    """
+    x = np.asarray(reference, dtype=np.float64)
+    y = np.asarray(image, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: {x.shape} vs {y.shape}")
+    L = float(x.max() - x.min()) if data_range is None else float(data_range)
+    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+    mx, my = _gaussian_filter(x), _gaussian_filter(y)
+    sxx = _gaussian_filter(x * x) - mx * mx
+    syy = _gaussian_filter(y * y) - my * my
+    sxy = _gaussian_filter(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def _as_vectors(latents) -> np.ndarray:
+    rows = []
+    for z in latents:
+        parts = z if isinstance(z, (tuple, list)) else [z]
+        rows.append(np.concatenate([np.asarray(_to_numpy(p), dtype=np.float64).ravel() for p in parts]))
+    return np.stack(rows)
+
+
+def _to_numpy(x):
+    return x.detach().float().cpu().numpy() if hasattr(x, "detach") else x
+
+
+def lds(latents) -> float:
+    """Eq. 5: mean cosine between successive difference vectors ``z_{n-1}-z_n`` and ``z_n-z_{n+1}``.
+
+    ``latents`` are ordered by blur level (at least three). 1 means the latents lie on a line.
+    """
+    z = _as_vectors(latents)
+    if len(z) < 3:
+        raise ValueError("LDS needs latents of at least three blur levels")
+    d = z[:-1] - z[1:]
+    num = np.sum(d[:-1] * d[1:], axis=1)
+    den = np.linalg.norm(d[:-1], axis=1) * np.linalg.norm(d[1:], axis=1)
+    return float(np.mean(num / np.maximum(den, 1e-30)))
+
+
+def apd(latents) -> float:
+    """Eq. 6: mean |d(z_n, z_n+1) - d(z'_n, z'_n+1)| / d(z_0, z_N-1).
+
+    ``z'`` are the latents interpolated linearly between the end points ``z_0`` and ``z_N-1`` at
+    equal steps; 0 means the blur levels are equally spaced along the line.
+    """
+    z = _as_vectors(latents)
+    if len(z) < 2:
+        raise ValueError("APD needs latents of at least two blur levels")
+    n = len(z)
+    total = np.linalg.norm(z[-1] - z[0])
+    if total == 0:
+        return 0.0
+    real = np.linalg.norm(z[1:] - z[:-1], axis=1)
+    interp = total / (n - 1)
+    return float(np.mean(np.abs(real - interp)) / total)
+
+
+def focus_measure(plane: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian, normalised by the squared mean (scale-free)."""
+    p = np.asarray(plane, dtype=np.float64)
+    lap = -4 * p[1:-1, 1:-1] + p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
+    mean = abs(p.mean()) or 1.0
+    return float(lap.var() / mean ** 2)

@@ -1,0 +1,43 @@
+"""Presets: named architectures with a small builder each, and their input requirements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from ..errors import InputError
+from .multiscale import MultiScaleAutoencoder
+from .paper import PaperAutoencoder
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    builder: type
+    kwargs: dict = field(default_factory=dict)
+    summary: str = ""
+
+    def build(self) -> nn.Module:
+        return self.builder(**self.kwargs)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("paper", PaperAutoencoder, {},
+               "the CAIP 2023 autoencoder: 5 stride-2 convs 64-1024, 1024-channel latent at 1/32 scale"),
+        Preset("compact", MultiScaleAutoencoder, {"widths": (16, 32, 64, 128), "latent_channels": (4, 8, 16, 32)},
+               "multi-scale latent (1, 1/2, 1/4, 1/8 scales); fast on a laptop CPU; the shipped default"),
+        Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (2, 4, 8)},
+               "a very small multi-scale model for quick experiments and tests"),
+    )
+}
+
+
+def build_model(preset: str) -> nn.Module:
+    """A freshly initialised model of the named preset."""
+    try:
+        return PRESETS[preset].build()
+    except KeyError:
+        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,340 @@
+"""Training on z-stack triplets with the paper's regularizations, as a generator of progress reports.
+
+``train`` yields a :class:`Progress` after every step; the command line prints it as a progress bar
+and the napari training dock plots it. Stopping the iteration (``close()``) cancels between steps and
+keeps the last good checkpoint. Runs are seeded and reproducible, and resume from their checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .device import describe, select_device
+from .errors import InputError
+from .io import Normalizer, Stack, check_planes
+from .metrics import focus_measure, psnr
+from .models import build_model, find_model, load_model
+from .models.modelfile import load_checkpoint, save_checkpoint, save_model
+
+REGULARIZATIONS = ("baseline", "indirect", "direct")
+
+
+@dataclass
+class TrainConfig:
+    """Recipe of one training run (stored in the model card)."""
+
+    preset: str = "compact"
+    regularization: str = "direct"
+    loss: str = "l1"
+    steps: int = 1000
+    epochs: float | None = None
+    batch_size: int = 8
+    crop: int = 128
+    lr: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    validate_every: int = 50
+    checkpoint_every: int = 100
+    val_fraction: float = 0.15
+    percentiles: tuple[float, float] = (0.1, 99.9)
+    triplets: str = "auto"
+
+    def check(self) -> None:
+        if self.regularization not in REGULARIZATIONS:
+            raise InputError(f"unknown regularization {self.regularization!r}; pass one of {', '.join(REGULARIZATIONS)}")
+        if self.loss not in ("l1", "mse"):
+            raise InputError(f"unknown loss {self.loss!r}; pass l1 or mse")
+        if self.steps < 1 and not self.epochs:
+            raise InputError("steps must be at least 1")
+        if self.batch_size < 1 or self.crop < 16 or self.lr <= 0:
+            raise InputError("batch size must be >= 1, crop >= 16 and learning rate > 0")
+
+
+@dataclass
+class Progress:
+    """One report from the training loop."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    val: dict[str, float] | None
+    elapsed_s: float
+    eta_s: float
+    device: str
+    checkpoint: str | None = None
+    done: bool = False
+
+
+@dataclass
+class _Source:
+    data: np.ndarray  # normalised (z, y, x)
+    triplets: list[tuple[int, int, int, float]]
+    train_rows: int
+    sha256: str
+    name: str
+
+
+def find_focus(stack: np.ndarray) -> int:
+    """Index of the sharpest plane by the variance-of-Laplacian focus measure."""
+    return int(np.argmax([focus_measure(p) for p in stack]))
+
+
+def triplets_for(n_planes: int, z_um: np.ndarray | None, focus: int,
+                 mode: str = "auto") -> list[tuple[int, int, int, float]]:
+    """Plane triplets ``(a, b, c, alpha)`` on one side of focus, ``a`` sharpest, ``b`` between.
+
+    ``alpha = (d_c - d_b) / (d_c - d_a)`` with ``d`` the distance from focus (in z where known, else
+    in planes), so ``z_b ~ alpha*z_a + (1-alpha)*z_c``. ``mode="midpoint"`` keeps only the paper's
+    triplets with 2b = a + c (alpha = 0.5, within 5 %); ``"all"`` keeps every ``b`` between ``a`` and
+    ``c``; ``"auto"`` uses midpoints where the stack has any, else all.
+    """
+    if mode not in ("auto", "midpoint", "all"):
+        raise InputError(f"unknown triplet mode {mode!r}; pass auto, midpoint or all")
+    pos = np.arange(n_planes, dtype=float) if z_um is None else np.asarray(z_um, dtype=float)
+    rel = pos - pos[focus]
+    out = []
+    for a in range(n_planes):
+        for c in range(n_planes):
+            if abs(rel[a]) >= abs(rel[c]) or rel[a] * rel[c] < 0:
+                continue
+            for b in range(n_planes):
+                if b in (a, c) or rel[b] * rel[c] < 0 or not abs(rel[a]) < abs(rel[b]) < abs(rel[c]):
+                    continue
+                alpha = (abs(rel[c]) - abs(rel[b])) / (abs(rel[c]) - abs(rel[a]))
+                out.append((a, b, c, float(alpha)))
+    if mode == "all":
+        return out
+    mid = [t for t in out if abs(t[3] - 0.5) <= 0.05]
+    return mid if (mid or mode == "midpoint") else out
+
+
+def _prepare(stacks, config: TrainConfig) -> list[_Source]:
+    sources = []
+    for i, s in enumerate(stacks):
+        stack = s if isinstance(s, Stack) else Stack(np.asarray(s, dtype=np.float32))
+        data = check_planes(np.asarray(stack.data, dtype=np.float32), f"training stack {i}")
+        if data.shape[1] < config.crop or data.shape[2] < config.crop:
+            raise InputError(f"training stack {i} planes are {data.shape[1:]} px; pass planes of at least "
+                             f"{config.crop}x{config.crop} or a smaller crop size")
+        trips = triplets_for(len(data), stack.z_um, find_focus(data), config.triplets)
+        if not trips:
+            raise InputError(f"training stack {i} ({stack.source or 'array'}) has no plane triplet (a, b, c) "
+                             "on one side of focus; pass a stack with at least three planes on one side")
+        norm = Normalizer.from_data(data, config.percentiles)
+        rows = int(round(data.shape[1] * (1 - config.val_fraction)))
+        if data.shape[1] - rows < config.crop:
+            rows = data.shape[1]  # too small to hold out a validation band
+        sources.append(_Source(norm.normalize(data), trips, rows,
+                               hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest(),
+                               stack.source or f"array {i}"))
+    if not sources:
+        raise InputError("no training stacks given; pass at least one z-stack")
+    return sources
+
+
+def _crop(src: _Source, t: tuple[int, int, int, float], y: int, x: int, size: int, k: int, flip: bool) -> np.ndarray:
+    patch = src.data[list(t[:3]), y:y + size, x:x + size]
+    patch = np.rot90(patch, k, axes=(1, 2))
+    return np.ascontiguousarray(patch[:, :, ::-1] if flip else patch)
+
+
+def _batch(crops: list[np.ndarray], alphas: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.stack(crops, axis=1)[:, :, None]), torch.tensor(alphas, dtype=torch.float32)
+
+
+def _sample_batch(sources: list[_Source], config: TrainConfig, rng: np.random.Generator):
+    """(3, B, 1, crop, crop) tensor of a, b, c crops from the training band, and the (B,) alphas."""
+    crops, alphas = [], []
+    for _ in range(config.batch_size):
+        src = sources[rng.integers(len(sources))]
+        t = src.triplets[rng.integers(len(src.triplets))]
+        y = rng.integers(0, src.train_rows - config.crop + 1)
+        x = rng.integers(0, src.data.shape[2] - config.crop + 1)
+        crops.append(_crop(src, t, y, x, config.crop, int(rng.integers(4)), bool(rng.integers(2))))
+        alphas.append(t[3])
+    return _batch(crops, alphas)
+
+
+def _validation_batch(sources: list[_Source], config: TrainConfig):
+    """Fixed crops from the held-out bottom band of each stack (up to 16 triplets, centre column)."""
+    crops, alphas = [], []
+    for src in sources:
+        if src.train_rows >= src.data.shape[1]:
+            continue
+        y = src.data.shape[1] - config.crop
+        x = (src.data.shape[2] - config.crop) // 2
+        for t in src.triplets[:16]:
+            crops.append(_crop(src, t, y, x, config.crop, 0, False))
+            alphas.append(t[3])
+    return _batch(crops, alphas) if crops else None
+
+
+def _flat(z) -> torch.Tensor:
+    if isinstance(z, (tuple, list)):
+        return torch.cat([p.flatten(1) for p in z], dim=1)
+    return z.flatten(1)
+
+
+def _mix(za, zc, alpha: torch.Tensor):
+    """Eq. 1 with one alpha per sample: ``alpha`` has shape (B,)."""
+    if isinstance(za, (tuple, list)):
+        return type(za)(_mix(a, c, alpha) for a, c in zip(za, zc))
+    w = alpha.view(-1, *([1] * (za.ndim - 1))).to(za.dtype)
+    return w * za + (1 - w) * zc
+
+
+def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
+                   loss: str = "l1") -> dict[str, torch.Tensor]:
+    """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``."""
+    rct = F.l1_loss if loss == "l1" else F.mse_loss
+    xa, xb, xc = batch
+    za, zc = model.encode(xa), model.encode(xc)
+    terms = {"rec": 0.5 * (rct(model.decode(za), xa) + rct(model.decode(zc), xc))}
+    if regularization in ("indirect", "direct"):
+        zb_interp = _mix(za, zc, alpha)
+        terms["interp"] = rct(model.decode(zb_interp), xb)
+        if regularization == "direct":
+            terms["latent"] = (_flat(model.encode(xb)) - _flat(zb_interp)).abs().mean()
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+@torch.no_grad()
+def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[str, float]:
+    model.eval()
+    x, alpha = batch[0].to(device), batch[1].to(device)
+    terms = triplet_losses(model, x, alpha, config.regularization, config.loss)
+    xa, xb, xc = x
+    interp = model.decode(_mix(model.encode(xa), model.encode(xc), alpha))
+    model.train()
+    out = {f"val_{k}": float(v) for k, v in terms.items()}
+    out["val_psnr_interp"] = float(np.mean([psnr(t.cpu().numpy(), p.cpu().numpy(), data_range=1.0)
+                                            for t, p in zip(xb[:, 0], interp[:, 0])]))
+    return out
+
+
+def train(stacks, output: str | Path | None = None, config: TrainConfig | None = None,
+          init: str | Path | None = None, resume: bool = True) -> Iterator[Progress]:
+    """Train an autoencoder on triplets from ``stacks``; yields a :class:`Progress` after each step.
+
+    Parameters
+    ----------
+    stacks : list of Stack or (z, y, x) arrays
+        Training z-stacks; planes are normalised per stack.
+    output : path, optional
+        Model folder to write (weights, card, checkpoint). Nothing is written when None.
+    config : TrainConfig
+        The recipe. ``epochs``, when set, overrides ``steps``.
+    init : model name or folder, optional
+        Fine-tune from these weights (their preset wins over ``config.preset``).
+    resume : bool
+        Continue from ``output``'s checkpoint when one exists for the same recipe.
+    """
+    config = config or TrainConfig()
+    config.check()
+    sources = _prepare(stacks, config)
+    device = select_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if init is not None:
+        init_path = find_model(init)
+        model, init_card = load_model(init_path, device)
+        config.preset = init_card["preset"]
+        parent = {"name": init_card.get("name", init_path.name), "weights_sha256": init_card.get("weights_sha256")}
+    else:
+        model, parent = build_model(config.preset).to(device), None
+    if config.epochs:
+        crops_per_plane = max(1, (sources[0].train_rows * sources[0].data.shape[2]) // config.crop ** 2)
+        per_epoch = sum(len(s.triplets) for s in sources) * crops_per_plane
+        config.steps = max(1, math.ceil(config.epochs * per_epoch / config.batch_size))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history: list[dict] = []
+    start = 0
+    ckpt = load_checkpoint(output) if (output is not None and resume) else None
+    if ckpt is not None and ckpt.get("recipe") == _recipe_key(config, sources):
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        history = list(ckpt["history"])
+        start = int(ckpt["step"])
+    val_batch = _validation_batch(sources, config)
+    use_amp = device.type == "cuda"
+    dev_name = describe(device)
+    model.train()
+    t0 = time.perf_counter()
+    step = start
+    last_saved = start
+
+    def save() -> str | None:
+        if output is None:
+            return None
+        card = _card(config, sources, history, parent, dev_name, step)
+        save_model(output, model, card)
+        save_checkpoint(output, {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+            "numpy_rng": rng.bit_generator.state, "history": history, "step": step,
+            "recipe": _recipe_key(config, sources)})
+        return str(output)
+
+    try:
+        while step < config.steps:
+            x, alpha = _sample_batch(sources, config, rng)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                terms = triplet_losses(model, x.to(device), alpha.to(device), config.regularization, config.loss)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            step += 1
+            losses = {k: float(v.detach()) for k, v in terms.items()}
+            if not math.isfinite(losses["total"]):
+                raise RuntimeError(f"training diverged at step {step} (loss is {losses['total']}); "
+                                   "lower the learning rate")
+            val = None
+            if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
+                val = _validate(model, val_batch, config, device)
+            history.append({"step": step, **losses, **(val or {})})
+            saved = None
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                saved = save()
+                last_saved = step
+            elapsed = time.perf_counter() - t0
+            rate = (step - start) / max(elapsed, 1e-9)
+            yield Progress(step, config.steps, losses, val, elapsed, (config.steps - step) / rate,
+                           dev_name, saved, done=step == config.steps)
+    except GeneratorExit:
+        if step > last_saved:
+            save()  # cancelled: keep the weights of the last completed step
+        raise
+
+
+def _recipe_key(config: TrainConfig, sources: list[_Source]) -> str:
+    recipe = {k: v for k, v in asdict(config).items() if k not in ("steps", "epochs", "device")}
+    return hashlib.sha256(repr((sorted(recipe.items()), [s.sha256 for s in sources])).encode()).hexdigest()
+
+
+def _card(config: TrainConfig, sources: list[_Source], history: list[dict], parent: dict | None,
+          device: str, step: int) -> dict:
+    return {
+        "preset": config.preset,
+        "normalization": {"percentiles": list(config.percentiles)},
+        "training": {
+            "recipe": asdict(config), "steps_done": step, "device": device, "fine_tuned_from": parent,
+            "data": [{"source": s.name, "sha256": s.sha256, "planes": int(s.data.shape[0]),
+                      "shape": list(s.data.shape), "triplets": len(s.triplets)} for s in sources],
+        },
+        "seed": config.seed,
+        "loss_history": history[-2000:],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
