@@ -75,6 +75,11 @@ def check_planes(data: np.ndarray, what: str = "stack") -> np.ndarray:
         raise InputError(f"{what} planes are {data.shape[1]}x{data.shape[2]} pixels; pass planes of at least 8x8")
     if not np.isfinite(data).all():
         raise InputError(f"{what} contains NaN or Inf values; replace them (e.g. with np.nan_to_num) and try again")
+    flat = data.reshape(len(data), -1)
+    constant = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if constant.size:
+        raise InputError(f"{what} plane {int(constant[0])} is constant (every pixel {flat[constant[0], 0]:g}); "
+                         "pass planes that contain an image")
     return data
 
 
@@ -300,7 +305,7 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = Fals
     os.close(fd)
     try:
         axes = "ZYX" if data.ndim == 3 else "YX"
-        tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32),
+        tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32), photometric="minisblack",
                          metadata={"axes": axes, **(metadata or {})})
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -224,7 +224,7 @@ def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[s
 
 
 def train(stacks, output: str | Path | None = None, config: TrainConfig | None = None,
-          init: str | Path | None = None, resume: bool = True) -> Iterator[Progress]:
+          init: str | Path | None = None, resume: bool = True, overwrite: bool = False) -> Iterator[Progress]:
     """Train an autoencoder on triplets from ``stacks``; yields a :class:`Progress` after each step.
 
     Parameters
@@ -239,6 +239,8 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         Fine-tune from these weights (their preset wins over ``config.preset``).
     resume : bool
         Continue from ``output``'s checkpoint when one exists for the same recipe.
+    overwrite : bool
+        Replace an existing ``output`` folder that cannot be resumed (else :class:`InputError`).
     """
     config = config or TrainConfig()
     config.check()
@@ -261,7 +263,12 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     history: list[dict] = []
     start = 0
     ckpt = load_checkpoint(output) if (output is not None and resume) else None
-    if ckpt is not None and ckpt.get("recipe") == _recipe_key(config, sources):
+    resumable = ckpt is not None and ckpt.get("recipe") == _recipe_key(config, sources)
+    if output is not None and Path(output).exists() and not resumable and not overwrite:
+        if not Path(output).is_dir() or any(Path(output).iterdir()):
+            raise InputError(f"{output} already exists and holds another model or run; "
+                             "choose another output or pass --overwrite")
+    if resumable:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])

@@ -1,0 +1,240 @@
+"""The ``latent-focus`` command line: synthesize, deblur, train, evaluate, models, view.
+
+Bad input exits with code 2 and one line saying what is wrong and what to pass instead; outputs are
+checked before any work starts and written atomically, so nothing is left half-written or overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .device import DEVICE_CHOICES
+from .errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
+    if model:
+        p.add_argument("--model", "-m", default=None,
+                       help="model folder or name (default: the shipped default model)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="compute device: auto tries cuda, then mps, then cpu")
+    p.add_argument("--channel", type=int, default=None, help="channel of a (z, c, y, x) stack")
+    p.add_argument("--field", default=None, help="field name when a folder holds several")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
+                     "by moving through the latent space of an autoencoder trained on z-stacks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    for name, first, help_ in (
+        ("synthesize", "A C", "blur synthesis: D(alpha*E(x_A) + (1-alpha)*E(x_C)), A the sharper plane"),
+        ("deblur", "B C", "deblurring: D(E(x_B)/alpha - (1-alpha)/alpha*E(x_C)), B sharper than C"),
+    ):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("stack", help="TIFF/OME-TIFF z-stack or folder of per-plane TIFFs")
+        p.add_argument("-o", "--output", required=True, help="output TIFF (float32, input units)")
+        p.add_argument("--planes", nargs=2, type=int, required=True, metavar=tuple(first.split()),
+                       help="plane indices (0-based)")
+        p.add_argument("--alpha", nargs="+", type=float, required=True,
+                       help="alpha in (0, 1]; several values write a (n, y, x) sweep")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+        p.add_argument("--tile", type=int, default=1024, help="tile size for large planes (pixels)")
+        _common(p)
+
+    p = sub.add_parser("train", help="train or fine-tune a model on z-stacks")
+    p.add_argument("stacks", nargs="+", help="training z-stacks")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--from", dest="init", default=None, help="fine-tune from this model (e.g. default)")
+    p.add_argument("--preset", default="compact", help="architecture for a new model (paper, compact, tiny)")
+    p.add_argument("--regularization", default="direct", choices=("baseline", "indirect", "direct"))
+    p.add_argument("--loss", default="l1", choices=("l1", "mse"), help="reconstruction loss")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="optimisation steps (default 1000)")
+    length.add_argument("--epochs", type=float, default=None, help="passes over all triplets and crops")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, default=128, help="crop size (pixels)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--triplets", default="auto", choices=("auto", "midpoint", "all"),
+                   help="midpoint: only 2b = a + c; all: any b between a and c; auto: midpoint when possible")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    _common(p, model=False)
+
+    p = sub.add_parser("evaluate", help="paper-style table: deblurring and blur synthesis vs baselines")
+    p.add_argument("stacks", nargs="+", help="z-stacks with a known in-focus plane")
+    p.add_argument("--focus", nargs="+", type=int, required=True, help="in-focus plane index (one, or one per stack)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--max-cases", type=int, default=None, help="limit cases per stack")
+    _common(p)
+
+    sub.add_parser("models", help="list the shipped and user models")
+
+    p = sub.add_parser("view", help="open napari with the sample z-stack and the Latent focus panel")
+    p.add_argument("stack", nargs="?", default=None, help="z-stack to open instead of the sample")
+    p.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and quit")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _check_output(path: str, overwrite: bool) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"output {out} must end in .tif or .tiff")
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another output or pass --overwrite")
+    if not out.parent.exists():
+        raise InputError(f"the folder {out.parent} does not exist; create it or choose another output")
+    return out
+
+
+def _cmd_apply(args) -> int:
+    from .engine import LatentFocus
+    from .io import check_plane_index, read_stack, write_tiff
+    from .latent import check_alpha
+
+    out = _check_output(args.output, args.overwrite)
+    alphas = [check_alpha(a) for a in args.alpha]
+    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
+    if i == j:
+        raise InputError(f"--planes needs two different planes; got {i} twice")
+    engine = LatentFocus(args.model, args.device, tile=args.tile)
+    norm = engine.normalizer(stack.data)
+    if args.command == "synthesize":
+        result = engine.synthesize(stack.data[i], stack.data[j], alphas, norm)
+    else:
+        result = np.stack([engine.deblur(stack.data[i], stack.data[j], a, norm) for a in alphas])
+    result = result[0] if len(alphas) == 1 else result
+    write_tiff(out, result, overwrite=args.overwrite)
+    print(f"wrote {out} {tuple(result.shape)} float32 (model {engine.name} on {engine.device_name})",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .io import read_stack
+    from .training import TrainConfig, train
+
+    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    config = TrainConfig(preset=args.preset, regularization=args.regularization, loss=args.loss,
+                         steps=args.steps or 1000, epochs=args.epochs, batch_size=args.batch_size,
+                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, triplets=args.triplets)
+    bar = _ProgressBar()
+    last = None
+    for progress in train(stacks, args.output, config, init=args.init, overwrite=args.overwrite):
+        bar.update(progress)
+        last = progress
+    bar.close()
+    if last is not None:
+        print(f"saved {args.output} after {last.step} steps on {last.device}", file=sys.stderr)
+    return 0
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal; a line every 10 % otherwise."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24):
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self.val = ""
+        self.next_pct = 0
+
+    def update(self, p) -> None:
+        if p.val:
+            self.val = f" val {p.val['val_total']:.4f} psnr {p.val['val_psnr_interp']:.1f}"
+        frac = p.step / p.total
+        filled = int(frac * self.width)
+        line = (f"step {p.step}/{p.total} [{'#' * filled}{'.' * (self.width - filled)}] "
+                f"loss {p.losses['total']:.4f}{self.val} | eta {_fmt_s(p.eta_s)} | {p.device}")
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif frac * 100 >= self.next_pct or p.done:
+            self.stream.write(line + "\n")
+            self.next_pct += 10
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _cmd_evaluate(args) -> int:
+    from .engine import LatentFocus
+    from .evaluate import check_focus, evaluate_stack, format_table, summarize
+    from .io import read_stack
+
+    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    focus = check_focus(args.focus, len(stacks))
+    engine = LatentFocus(args.model, args.device)
+    t0 = time.perf_counter()
+    reports = [evaluate_stack(engine, s, f, args.max_cases) for s, f in zip(stacks, focus)]
+    summary = summarize(reports)
+    if args.json:
+        print(json.dumps({"model": engine.name, "device": engine.device_name,
+                          "stacks": [r.__dict__ for r in reports], "summary": summary}, indent=1))
+    else:
+        print(format_table(reports, summary, f"{engine.name} ({engine.model_path}) on {engine.device_name}"))
+        print(f"\n{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from .models import list_models, read_card, user_models_dir
+
+    for name, folder in list_models().items():
+        card = read_card(folder)
+        print(f"{name:<24}{card['preset']:<10}{card.get('description', '')}")
+    print(f"(user models folder: {user_models_dir()})")
+    return 0
+
+
+def _cmd_view(args) -> int:
+    from .napari.launch import open_viewer
+    return open_viewer(args.stack, args.screenshot)
+
+
+COMMANDS = {"synthesize": _cmd_apply, "deblur": _cmd_apply, "train": _cmd_train,
+            "evaluate": _cmd_evaluate, "models": _cmd_models, "view": _cmd_view}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"latent-focus {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"latent-focus {args.command}: error: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"latent-focus {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

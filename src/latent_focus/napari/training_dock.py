@@ -1,0 +1,441 @@
+"""Dock widget that trains a model on z-stacks from open layers or TIFF files, with live progress.
+
+Training runs the core :func:`latent_focus.training.train` generator in a napari thread worker. Layer
+data is copied when a run starts. Cancel (or closing the dock) stops between steps and keeps the weights
+of the last completed step; the finished model lands in the per-user models folder and
+:data:`latent_focus.napari.events.model_events` announces it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import closing
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                            QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
+                            QSpinBox, QVBoxLayout, QWidget)
+
+from ..device import DEVICE_CHOICES
+from ..errors import InputError
+from ..io import Stack, read_stack
+from ..models import PRESETS, list_models, read_card, user_models_dir
+from ..training import REGULARIZATIONS, Progress, TrainConfig, train
+from .events import model_events
+from .loss_plot import LossPlot
+
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+_NAME_OK = re.compile(r"^[\w.\- ]+$")
+_ITEM_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _relay(reports, stop: threading.Event):
+    """Forward training reports until ``stop`` is set; leaving closes the run, which saves its last step."""
+    with closing(reports):
+        for progress in reports:
+            if stop.is_set():
+                return
+            yield progress
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class _Run:
+    """The current training run: its generator, worker and stop flag.
+
+    Kept apart from the widget so that the widget's destruction can still stop the run and close its
+    generator.
+    """
+
+    def __init__(self):
+        self.reports = None
+        self.worker = None
+        self.output: Path | None = None
+        self.stop_flag = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, reports, output: Path):
+        self.reports, self.output, self.stop_flag = reports, output, threading.Event()
+        self.worker = thread_worker(_relay, start_thread=False)(reports, self.stop_flag)
+        self.worker.finished.connect(self._finished)
+        return self.worker
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current step."""
+        if self.worker is not None:
+            self.stop_flag.set()
+            self.worker.quit()
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.reports.close()  # no-op unless the worker left it suspended; then it saves the last step
+
+
+class TrainingDock(QWidget):
+    """Train or fine-tune an autoencoder on checked z-stacks and watch its losses live."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.run = _Run()
+        self.destroyed.connect(self.run.stop)
+        self._files: list[Stack] = []
+        self._error: str | None = None
+        self._card_mtime: int | None = None
+
+        self.stack_list = QListWidget()
+        self.stack_list.setMaximumHeight(100)
+        self.stack_list.setToolTip("checked image layers (ndim >= 3) and files are used for training")
+        self.add_files_button = QPushButton("Add files...")
+        self.add_files_button.clicked.connect(self._choose_files)
+
+        self.source = QComboBox()
+        self.source.setToolTip("fine-tune existing weights or start from random weights")
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.preset = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset.addItem(name)
+            self.preset.setItemData(self.preset.count() - 1, preset.summary, Qt.ItemDataRole.ToolTipRole)
+        self.preset.setCurrentText(_DEFAULTS["preset"])
+        self.regularization = QComboBox()
+        self.regularization.addItems(REGULARIZATIONS)
+        self.regularization.setCurrentText("direct")
+        self.regularization.setToolTip("baseline: reconstruction only; indirect: + interpolated plane; "
+                                       "direct: + latent consistency")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 10_000_000)
+        self.steps.setValue(_DEFAULTS["steps"])
+        self.epochs = QDoubleSpinBox()
+        self.epochs.setRange(0.01, 100_000)
+        self.epochs.setValue(10)
+        self.epochs.hide()
+        self.length_unit = QComboBox()
+        self.length_unit.addItems(["steps", "epochs"])
+        self.length_unit.currentTextChanged.connect(self._unit_changed)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 1024)
+        self.batch_size.setValue(_DEFAULTS["batch_size"])
+        self.crop = QSpinBox()
+        self.crop.setRange(16, 4096)
+        self.crop.setSingleStep(16)
+        self.crop.setValue(_DEFAULTS["crop"])
+        self.crop.setSuffix(" px")
+        self.crop.setToolTip("side of the square training crops; at most the plane size")
+        self.lr = QLineEdit(f"{_DEFAULTS['lr']:g}")
+        self.lr.setToolTip("Adam learning rate, e.g. 1e-4")
+        self.device = QComboBox()
+        self.device.addItems(DEVICE_CHOICES)
+        self.device.setToolTip("auto tries CUDA, then Apple MPS, then the CPU")
+        self.model_name = QLineEdit(self._unique_name())
+        self.model_name.setToolTip(f"folder name under {user_models_dir()}")
+
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("idle")
+        self.progress_bar.setValue(0)
+        self.device_label = QLabel("-")
+        self.device_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.loss_plot = LossPlot()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        length = QHBoxLayout()
+        length.addWidget(self.steps, 1)
+        length.addWidget(self.epochs, 1)
+        length.addWidget(self.length_unit)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Start from", self.source)
+        form.addRow("Preset", self.preset)
+        form.addRow("Regularization", self.regularization)
+        form.addRow("Length", length)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Crop", self.crop)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Device", self.device)
+        form.addRow("Model name", self.model_name)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        running = QFormLayout()
+        running.addRow("Device used", self.device_label)
+
+        layout = QVBoxLayout(self)
+        stacks_row = QHBoxLayout()
+        stacks_row.addWidget(QLabel("Training stacks"), 1)
+        stacks_row.addWidget(self.add_files_button)
+        layout.addLayout(stacks_row)
+        layout.addWidget(self.stack_list)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addLayout(running)
+        layout.addWidget(self.loss_plot, 1)
+        layout.addWidget(self.status)
+        self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
+                        self.steps, self.epochs, self.length_unit, self.batch_size, self.crop, self.lr,
+                        self.device, self.model_name]
+
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
+                      self.viewer.layers.events.moved):
+            event.connect(self._refresh_stacks)
+        model_events.changed.connect(self._refresh_sources)
+        self._refresh_stacks()
+        self._refresh_sources()
+
+    # ----------------------------------------------------------------- inputs
+
+    def _refresh_stacks(self, event=None) -> None:
+        """List image layers with ndim >= 3 and added files, keeping their check marks."""
+        checked = {}
+        for i in range(self.stack_list.count()):
+            item = self.stack_list.item(i)
+            checked[item.text()] = item.checkState()
+        self.stack_list.clear()
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image) and layer.ndim >= 3 and not layer.rgb:
+                layer.events.name.connect(self._refresh_stacks)
+                self._add_item(f"layer: {layer.name}", ("layer", layer.name), checked)
+        for index, stack in enumerate(self._files):
+            self._add_item(f"file: {stack.source}", ("file", index), checked)
+
+    def _add_item(self, text: str, key: tuple, checked: dict) -> None:
+        item = QListWidgetItem(text)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(checked.get(text, Qt.CheckState.Checked))
+        item.setData(_ITEM_ROLE, key)
+        self.stack_list.addItem(item)
+
+    def _choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add training z-stacks", "", "TIFF z-stacks (*.tif *.tiff)")
+        self.add_files(paths)
+
+    def add_files(self, paths) -> None:
+        """Read TIFF z-stacks and add them, checked, to the training stacks."""
+        errors = []
+        for path in paths:
+            try:
+                self._files.append(read_stack(path))
+            except InputError as exc:
+                errors.append(str(exc))
+        self._refresh_stacks()
+        self._set_status("\n".join(errors), error=bool(errors))
+
+    def _refresh_sources(self, *_) -> None:
+        """Fill "Start from": the shipped default (fine-tune) when present, scratch, then other models."""
+        current = self.source.currentData()
+        models = list_models()
+        self.source.blockSignals(True)
+        self.source.clear()
+        if "default" in models:
+            self.source.addItem("current model (fine-tune)", "default")
+        self.source.addItem("scratch", None)
+        for name in models:
+            if name != "default":
+                self.source.addItem(f"{name} (fine-tune)", name)
+        index = self.source.findData(current) if current is not None else -1
+        self.source.setCurrentIndex(max(index, 0))
+        self.source.blockSignals(False)
+        self._source_changed()
+
+    def _source_changed(self, *_) -> None:
+        init = self.source.currentData()
+        if init is not None:
+            try:
+                self.preset.setCurrentText(read_card(list_models()[init])["preset"])
+            except (InputError, KeyError):
+                pass
+        self.preset.setEnabled(init is None and not self.run.running)
+
+    def _unit_changed(self, unit: str) -> None:
+        self.steps.setVisible(unit == "steps")
+        self.epochs.setVisible(unit == "epochs")
+
+    @staticmethod
+    def _unique_name() -> str:
+        base = f"model-{datetime.now():%Y%m%d-%H%M%S}"
+        name, n = base, 2
+        while (user_models_dir() / name).exists():
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    def _snapshot(self) -> list[Stack]:
+        """Copies of the checked stacks, so later edits to the layers do not reach the run."""
+        stacks = []
+        for i in range(self.stack_list.count()):
+            item = self.stack_list.item(i)
+            if item.checkState() != Qt.CheckState.Checked:
+                continue
+            kind, key = item.data(_ITEM_ROLE)
+            if kind == "file":
+                stacks.append(self._files[key])
+                continue
+            layer = self.viewer.layers[key]
+            data = layer.data[0] if layer.multiscale else layer.data
+            if data.ndim > 3:  # take the displayed (z, y, x) volume of e.g. a time series
+                here = np.round(layer.world_to_data(self.viewer.dims.point[-layer.ndim:])[:data.ndim - 3])
+                data = data[tuple(int(np.clip(v, 0, n - 1)) for v, n in zip(here, data.shape))]
+            stacks.append(Stack(np.array(data, dtype=np.float32), source=f"napari layer {layer.name!r}"))
+        if not stacks:
+            raise InputError("no training stack is checked; open a z-stack as an image layer or add TIFF files")
+        return stacks
+
+    def _config(self) -> TrainConfig:
+        try:
+            lr = float(self.lr.text())
+        except ValueError:
+            raise InputError(f"learning rate {self.lr.text()!r} is not a number; enter e.g. 1e-4") from None
+        by_epochs = self.length_unit.currentText() == "epochs"
+        steps = self.steps.value()
+        return TrainConfig(preset=self.preset.currentText(), regularization=self.regularization.currentText(),
+                           steps=steps, epochs=self.epochs.value() if by_epochs else None,
+                           batch_size=self.batch_size.value(), crop=self.crop.value(), lr=lr,
+                           device=self.device.currentText(),
+                           validate_every=_DEFAULTS["validate_every"] if by_epochs else max(1, min(50, steps // 20)))
+
+    def _output(self) -> Path | None:
+        """The model folder to write, or None when the user declines to replace an existing one."""
+        name = self.model_name.text().strip()
+        if not _NAME_OK.match(name) or name.strip(".") == "":
+            raise InputError(f"model name {name!r} is not a valid folder name; use letters, digits, '-', '_' or '.'")
+        folder = user_models_dir() / name
+        if folder.exists() and any(folder.iterdir()):
+            if not (folder / "card.json").is_file():
+                raise InputError(f"{folder} exists and is not a model folder; choose another model name")
+            answer = QMessageBox.question(self, "Replace model?",
+                                          f"A model named {name!r} already exists in\n{folder.parent}.\nReplace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        return folder
+
+    # -------------------------------------------------------------- the run
+
+    def start(self) -> None:
+        """Snapshot the checked stacks and start training in a worker thread."""
+        if self.run.running:
+            return
+        try:
+            stacks = self._snapshot()
+            config = self._config()
+            config.check()
+            output = self._output()
+        except InputError as exc:
+            self._set_status(str(exc), error=True)
+            return
+        if output is None:
+            return
+        worker = self.run.start(train(stacks, output, config, init=self.source.currentData(), resume=False), output)
+        worker.yielded.connect(self._on_progress)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        card = output / "card.json"
+        self._card_mtime = card.stat().st_mtime_ns if card.is_file() else None
+        self._error = None
+        self.loss_plot.clear()
+        self.progress_bar.setRange(0, 0)  # busy until the first step reports
+        self.progress_bar.setFormat("preparing...")
+        self.device_label.setText("starting...")
+        self._set_status(f"Training into {output}")
+        self._set_running(True)
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop after the current step; the weights of the last completed step are kept."""
+        if self.run.running:
+            self.run.stop()
+            self.cancel_button.setEnabled(False)
+            self._set_status("Cancelling after the current step...")
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress_bar.setRange(0, progress.total)
+        self.progress_bar.setValue(progress.step)
+        eta = "done" if progress.done else f"ETA {_duration(progress.eta_s)}"
+        self.progress_bar.setFormat(f"step {progress.step} / {progress.total}  ({eta})")
+        self.device_label.setText(progress.device)
+        self.loss_plot.add("train", progress.step, progress.losses["total"])
+        if progress.val:
+            self.loss_plot.add("validation", progress.step, progress.val["val_total"])
+            if "val_psnr_interp" in progress.val:
+                self._set_status(f"Training into {self.run.output}\nvalidation: interpolated-plane PSNR "
+                                 f"{progress.val['val_psnr_interp']:.2f} dB at step {progress.step}")
+
+    def _on_error(self, exc: Exception) -> None:
+        self._error = str(exc)
+
+    def _on_finished(self) -> None:
+        output = self.run.output
+        self._set_running(False)
+        self.progress_bar.setRange(0, max(self.progress_bar.maximum(), 1))
+        card = self._written_card(output)
+        if self._error:
+            self._set_status(f"Training stopped: {self._error}", error=True)
+            self.progress_bar.setFormat("failed")
+        elif card is None:
+            self._set_status("Cancelled before the first step; nothing was saved.")
+            self.progress_bar.setFormat("cancelled")
+        else:
+            done, total = card["training"]["steps_done"], card["training"]["recipe"]["steps"]
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+            self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if done >= total else 'cancelled'})")
+            note = "" if done >= total else f" (cancelled at step {done} of {total})"
+            self._set_status(f"Saved to {output}{note}")
+        if card is not None:
+            model_events.changed.emit(str(output))
+        self.model_name.setText(self._unique_name())
+
+    def _written_card(self, output: Path) -> dict | None:
+        """The card of ``output`` if this run wrote it."""
+        path = output / "card.json"
+        if not path.is_file() or path.stat().st_mtime_ns == self._card_mtime:
+            return None
+        try:
+            return read_card(output)
+        except InputError:
+            return None
+
+    def _set_running(self, running: bool) -> None:
+        for widget in self._inputs:
+            widget.setEnabled(not running)
+        self.preset.setEnabled(not running and self.source.currentData() is None)
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #ff6b6b;" if error else "")
+
+    # ----------------------------------------------------------- lifetime
+
+    def hideEvent(self, event) -> None:
+        """Closing the dock (not merely tabbing away from it) stops the run."""
+        super().hideEvent(event)
+        widget = self
+        while widget is not None:
+            if widget.isHidden():
+                self.run.stop()
+                return
+            widget = widget.parentWidget()
+
+    def closeEvent(self, event) -> None:
+        self.run.stop()
+        super().closeEvent(event)

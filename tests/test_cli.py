@@ -1,0 +1,118 @@
+"""The command line contract: outputs, formats, and exit code 2 with one line for every bad input."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import tifffile
+
+from latent_focus.cli import main
+
+
+@pytest.fixture()
+def stack_file(tmp_path, blurred_stack):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, blurred_stack.astype(np.uint16), photometric="minisblack")
+    return path
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_synthesize_sweep_and_deblur(tmp_path, stack_file, tiny_model, blurred_stack):
+    out = tmp_path / "sweep.tif"
+    assert run("synthesize", stack_file, "-o", out, "--planes", 1, 5, "--alpha", 0.25, 0.5, 0.75,
+               "--model", tiny_model, "--device", "cpu") == 0
+    sweep = tifffile.imread(out)
+    assert sweep.shape == (3, 96, 96) and sweep.dtype == np.float32
+    # outputs are in the input's units, not the normalised range
+    assert abs(float(np.median(sweep)) - float(np.median(blurred_stack))) < 0.5 * np.ptp(blurred_stack)
+    one = tmp_path / "deblur.tif"
+    assert run("deblur", stack_file, "-o", one, "--planes", 2, 4, "--alpha", 0.5, "--model", tiny_model) == 0
+    assert tifffile.imread(one).shape == (96, 96)
+
+
+def test_train_then_evaluate(tmp_path, stack_file, capsys):
+    model = tmp_path / "model"
+    assert run("train", stack_file, "-o", model, "--preset", "tiny", "--steps", 3, "--crop", 64,
+               "--batch-size", 2, "--device", "cpu") == 0
+    assert (model / "card.json").is_file()
+    assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 3) == 0
+    table = capsys.readouterr().out
+    assert "deblurring PSNR" in table and "LDS" in table and "identity" in table
+    assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 2, "--json") == 0
+    import json
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["deblur_cases"] >= 1 and np.isfinite(report["summary"]["lds"])
+
+
+def _bad(tmp_path, stack_file, tiny_model):
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((3, 32, 32), np.nan, np.float32), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "const.tif", np.ones((3, 32, 32), np.float32), photometric="minisblack")
+    with warnings.catch_warnings():  # a zero-size plane is exactly the bad input under test
+        warnings.simplefilter("ignore")
+        tifffile.imwrite(tmp_path / "empty.tif", np.zeros((3, 0, 32), np.float32), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "flat2d.tif", np.random.rand(4, 5).astype(np.float32))
+    (tmp_path / "text.tif").write_text("hello")
+    (tmp_path / "img.png").write_bytes(b"\x89PNG\r\n")
+    (tmp_path / "exists.tif").write_bytes(b"precious")
+    (tmp_path / "nomodel").mkdir()
+    out = ["-o", tmp_path / "o.tif"]
+    m = ["--model", tiny_model]
+    return {
+        "unreadable": ["deblur", tmp_path / "text.tif", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "not tiff": ["deblur", tmp_path / "img.png", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "missing": ["deblur", tmp_path / "nope.tif", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "too small": ["deblur", tmp_path / "flat2d.tif", *out, "--planes", 0, 0, "--alpha", 0.5, *m],
+        "plane range": ["deblur", stack_file, *out, "--planes", 1, 99, "--alpha", 0.5, *m],
+        "same plane": ["synthesize", stack_file, *out, "--planes", 1, 1, "--alpha", 0.5, *m],
+        "alpha 0": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0, *m],
+        "alpha big": ["synthesize", stack_file, *out, "--planes", 1, 3, "--alpha", 1.5, *m],
+        "alpha nan": ["synthesize", stack_file, *out, "--planes", 1, 3, "--alpha", "nan", *m],
+        "nan": ["deblur", tmp_path / "nan.tif", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "constant": ["deblur", tmp_path / "const.tif", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "empty": ["deblur", tmp_path / "empty.tif", *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "no model": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--model", tmp_path / "nomodel"],
+        "unknown model": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--model", "nonesuch"],
+        "exists": ["deblur", stack_file, "-o", tmp_path / "exists.tif", "--planes", 1, 3, "--alpha", 0.5, *m],
+        "bad suffix": ["deblur", stack_file, "-o", tmp_path / "o.png", "--planes", 1, 3, "--alpha", 0.5, *m],
+        "missing arg": ["deblur", stack_file, *out, "--alpha", 0.5],
+        "bad focus": ["evaluate", stack_file, "--focus", 40, *m],
+        "bad preset": ["train", stack_file, "-o", tmp_path / "m2", "--preset", "huge", "--steps", 1],
+    }
+
+
+CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same plane", "alpha 0", "alpha big",
+         "alpha nan", "nan", "constant", "empty", "no model", "unknown model", "exists", "bad suffix",
+         "missing arg", "bad focus", "bad preset"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, capsys):
+    args = _bad(tmp_path, stack_file, tiny_model)[case]
+    with pytest.raises(SystemExit) if case == "missing arg" else _nullcontext() as exc:
+        code = run(*args)
+    if case == "missing arg":
+        code = exc.value.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
+    assert not (tmp_path / "o.tif").exists()
+    assert (tmp_path / "exists.tif").read_bytes() == b"precious"
+    assert not any(p.name.endswith(".part") or p.name.endswith(".part.tif") for p in tmp_path.iterdir())
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_console_script_runs():
+    res = subprocess.run([sys.executable, "-m", "latent_focus.cli", "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and "latent-focus" in res.stdout

@@ -1,0 +1,169 @@
+"""The Latent focus panel driven in a real napari viewer, with real workers (run under Xvfb)."""
+
+import numpy as np
+import pytest
+import torch
+
+from latent_focus.models import build_model, save_model
+from latent_focus.napari import live
+from latent_focus.napari.layers import output_name
+from latent_focus.napari.panel import LatentFocusPanel
+
+PLUGIN = "napari-latent-focus"
+SAMPLE = "nuclei defocus"
+TIMEOUT = 15000
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """A per-user models folder holding one small (untrained) model called ``user:test``."""
+    torch.manual_seed(0)
+    save_model(tmp_path / "models" / "test", build_model("tiny"), {"preset": "tiny", "name": "test"})
+    monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def viewer_panel(make_napari_viewer, qtbot, models_dir):
+    """A viewer with the sample opened through the manifest and the panel docked from the manifest."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei_defocus")
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Latent focus")
+    assert isinstance(panel, LatentFocusPanel)
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("user:test"))
+    panel.model_combo.activated.emit(panel.model_combo.currentIndex())
+    yield viewer, panel
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+
+
+def drag_to(panel, t: float) -> None:
+    """What a mouse drag does: values change while the slider is down, then it is released."""
+    panel.slider.setSliderDown(True)
+    panel.slider.setValue(round(t * 100))
+
+
+def release(panel) -> None:
+    panel.slider.setSliderDown(False)
+
+
+def test_panel_defaults(viewer_panel):
+    viewer, panel = viewer_panel
+    layer = viewer.layers[SAMPLE]
+    assert panel.layer_combo.currentText() == SAMPLE
+    assert layer.data.shape == (9, 256, 256)
+    assert layer.metadata["z_um"] == [-4, -3, -2, -1, 0, 1, 2, 3, 4]
+    assert tuple(layer.scale) == pytest.approx((1.0, 0.26, 0.26))
+    sharp, blurry = panel.planes()
+    assert sharp == viewer.dims.current_step[0] and abs(blurry - sharp) == 1
+    assert panel.device_label.text().startswith("cpu")
+    viewer.dims.set_current_step(0, 6)
+    assert panel.planes()[0] == 6  # follows the viewer's z slider
+    panel.follow_check.setChecked(False)
+    viewer.dims.set_current_step(0, 2)
+    assert panel.planes()[0] == 6
+
+
+def test_slider_preview_then_full_resolution(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    source = viewer.layers[SAMPLE]
+    before = source.data.copy()
+    panel.sharp_spin.setValue(5)
+    panel.blurry_spin.setValue(6)
+    name = output_name(SAMPLE, 5, 6)
+
+    drag_to(panel, 0.4)
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=TIMEOUT)
+    out = viewer.layers[name]
+    assert out.data.shape == (256, 256)
+    assert out.metadata["mode"] == "blur synthesis" and out.metadata["alpha"] == pytest.approx(0.4)
+    assert "blur synthesis α=0.40" in panel.t_label.text()
+
+    first = out.data.copy()
+    panel.slider.setValue(200)
+    release(panel)
+    qtbot.waitUntil(lambda: out.metadata["t"] == 2.0 and not out.metadata["preview"], timeout=TIMEOUT)
+    assert not np.array_equal(out.data, first)
+    assert out.metadata["mode"] == "deblurring" and out.metadata["alpha"] == pytest.approx(0.5)
+    assert out.metadata["model"] == "test" and out.metadata["planes"] == [5, 6]
+    assert "deblurring α=0.50" in panel.t_label.text()
+    assert [layer.name for layer in viewer.layers].count(name) == 1
+    np.testing.assert_array_equal(source.data, before)
+
+
+def test_slider_decodes_only_the_newest_value(viewer_panel, qtbot, monkeypatch):
+    viewer, panel = viewer_panel
+    decoded = []
+    render = live.render
+    monkeypatch.setattr(live, "render", lambda job: decoded.append(job.t) or render(job))
+    for value in range(110, 300, 10):
+        panel.slider.setValue(value)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    out = viewer.layers[output_name(SAMPLE, *panel.planes())]
+    assert len(decoded) < 19
+    assert decoded[-1] == out.metadata["t"] == 2.9
+
+
+def test_deblur_selected_planes(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.range_edit.setText("0-2,5")
+    panel.deblur_button.click()
+    qtbot.waitUntil(lambda: f"{SAMPLE} deblurred" in viewer.layers, timeout=TIMEOUT)
+    out = viewer.layers[f"{SAMPLE} deblurred"]
+    assert out.data.shape == (4, 256, 256)
+    assert out.metadata["planes"] == [0, 1, 2, 5] and out.metadata["focus_plane"] == 4
+    sharper, blurrier, alpha = out.metadata["pairs"][3]
+    assert (sharper, blurrier, alpha) == (5, 6, pytest.approx(0.5))  # 1 - d_b / d_c = 1 - 1/2
+    assert panel.progress.value() == panel.progress.maximum() == 4
+
+
+def test_deblur_cancel(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.deblur_button.click()
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    assert f"{SAMPLE} deblurred" not in viewer.layers
+    assert panel.status.text().endswith("cancelled")
+
+
+def test_synthesize_blur(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.levels_spin.setValue(3)
+    panel.synth_button.click()
+    sharp, blurry = panel.planes()
+    name = f"{SAMPLE} blur synthesis [{sharp},{blurry}]"
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=TIMEOUT)
+    assert viewer.layers[name].data.shape == (3, 256, 256)
+    assert viewer.layers[name].metadata["t"] == [1.0, 0.5, 0.0]
+
+
+def test_results_follow_their_source_when_the_selection_changes(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    viewer.add_image(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32), name="other")
+    sample = viewer.layers[SAMPLE]
+    panel.deblur_button.click()
+    panel.slider.setValue(250)
+    target = output_name(SAMPLE, *panel.planes())
+    panel.layer_combo.setCurrentText("other")
+    viewer.layers.selection.active = viewer.layers["other"]
+    qtbot.waitUntil(lambda: not panel.busy and target in viewer.layers, timeout=TIMEOUT)
+    assert viewer.layers[f"{SAMPLE} deblurred"].data.shape == sample.data.shape
+    assert viewer.layers[target].data.shape == sample.data.shape[1:]
+    assert viewer.layers[target].metadata["source"] == SAMPLE
+    assert not any(layer.name.startswith("other ") for layer in viewer.layers)
+
+
+def test_latent_view(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.view_button.click()
+    qtbot.waitUntil(lambda: "LDS" in panel.scores_label.text(), timeout=TIMEOUT)
+    assert "focus plane 4" in panel.scores_label.text()
+    assert panel.plot._coords.shape == (9, 2)
+
+
+def test_closing_the_panel_stops_its_workers(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.deblur_button.click()
+    panel.slider.setValue(180)
+    viewer.window.remove_dock_widget(panel)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    assert [layer.name for layer in viewer.layers] == [SAMPLE]

@@ -1,0 +1,99 @@
+"""The plugin's reader, writer and sample data, through npe2 and a real napari viewer."""
+
+import numpy as np
+import pytest
+import tifffile
+from napari.utils.notifications import notification_manager
+
+from latent_focus.errors import InputError
+from latent_focus.napari.reader import get_reader
+from latent_focus.napari.writer import write_image
+
+PLUGIN = "napari-latent-focus"
+
+
+@pytest.fixture
+def stack():
+    return np.random.default_rng(1).random((4, 32, 40), dtype=np.float32) * 1000
+
+
+def test_manifest_is_valid():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution(PLUGIN)
+    manifest.validate_imports()
+    assert manifest.display_name == "Latent Focus"
+    assert [s.display_name for s in manifest.contributions.sample_data] == ["Defocus z-stack (nuclei)"]
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Latent focus", "Training"}
+
+
+def test_round_trip_through_the_viewer(make_napari_viewer, tmp_path, stack):
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack")
+    path = tmp_path / "saved.tif"
+    assert viewer.layers.save(str(path), plugin=PLUGIN) == [str(path)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved.tif"]  # no temporary file left behind
+    layer = viewer.open(path, plugin=PLUGIN)[0]
+    assert layer.data.dtype == np.float32
+    np.testing.assert_array_equal(layer.data, stack)
+    assert layer.metadata["source"] == str(path)
+
+
+def test_writer_replaces_a_file_atomically(tmp_path, stack):
+    path = tmp_path / "out.tiff"
+    path.write_bytes(b"old")
+    assert write_image(str(path), stack[0].astype(np.uint16), {}) == [str(path)]
+    data = tifffile.imread(path)
+    assert data.dtype == np.float32 and data.shape == (32, 40)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tiff"]
+
+
+def test_writer_refuses_what_is_not_a_plane_or_stack(tmp_path, stack):
+    with pytest.raises(InputError, match="dimensions"):
+        write_image(str(tmp_path / "a.tif"), stack[None], {})
+    with pytest.raises(InputError, match="RGB"):
+        write_image(str(tmp_path / "b.tif"), np.zeros((8, 8, 3)), {"rgb": True})
+
+
+def test_reader_declines_other_files(tmp_path):
+    for name in ("image.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"not a stack")
+        assert get_reader(str(tmp_path / name)) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without TIFF planes
+
+
+def test_reader_z_spacing_and_pixel_size(tmp_path, stack):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack.astype(np.uint16), imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"})
+    data, kwargs, kind = get_reader(str(path))(str(path))[0]
+    assert kind == "image" and data.shape == (4, 32, 40)
+    assert kwargs["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    assert kwargs["metadata"]["z_um"] == [0.0, 2.0, 4.0, 6.0]
+
+
+def test_reader_folder_of_planes(tmp_path, stack):
+    for z in range(3):
+        (tmp_path / f"z{z}").mkdir()
+        tifffile.imwrite(tmp_path / f"z{z}" / "field_a.tif", stack[z].astype(np.uint16))
+    data, kwargs, _ = get_reader(str(tmp_path))(str(tmp_path))[0]
+    np.testing.assert_array_equal(data, stack[:3].astype(np.uint16).astype(np.float32))
+
+
+def test_corrupt_tiff_gives_a_notification(make_napari_viewer, tmp_path):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"II*\x00" + b"\xff" * 64)
+    viewer = make_napari_viewer()
+    before = len(notification_manager.records)
+    assert viewer.open(path, plugin=PLUGIN) == []
+    messages = [str(n.message) for n in notification_manager.records[before:]]
+    assert any("broken.tif" in m for m in messages)
+    assert len(viewer.layers) == 0
+
+
+def test_sample_data(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei_defocus")
+    layer = viewer.layers["nuclei defocus"]
+    assert layer.data.dtype == np.float32 and layer.data.shape == (9, 256, 256)
+    assert layer.metadata["source"].endswith("nuclei_defocus.tif")

@@ -1,0 +1,123 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from latent_focus import InputError, LatentFocus
+from latent_focus.models import load_model, read_card
+from latent_focus.models.modelfile import CHECKPOINT, WEIGHTS
+from latent_focus.training import TrainConfig, train, triplet_losses, triplets_for
+
+
+def _cfg(**kw):
+    base = dict(preset="tiny", steps=4, batch_size=2, crop=64, device="cpu", validate_every=2,
+                checkpoint_every=2, val_fraction=0.0)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_triplets_midpoint_and_sides():
+    trips = triplets_for(7, None, focus=3, mode="midpoint")
+    assert (3, 4, 5, 0.5) in trips and (1, 0, 2, 0.5) not in trips
+    assert all(abs(t[3] - 0.5) < 1e-9 for t in trips)
+    for a, b, c, _ in trips:  # never across focus
+        assert (a - 3) * (c - 3) >= 0
+    z = np.array([-24.65, -10.3, -0.65, 0.0, 9.75, 24.55])
+    assert triplets_for(6, z, 3, "midpoint") == []
+    general = triplets_for(6, z, 3, "auto")
+    assert (3, 4, 5, pytest.approx(1 - 9.75 / 24.55)) in general
+
+
+@pytest.mark.parametrize("reg, keys", [("baseline", {"rec"}), ("indirect", {"rec", "interp"}),
+                                       ("direct", {"rec", "interp", "latent"})])
+def test_regularization_terms(reg, keys):
+    from latent_focus.models import build_model
+    model = build_model("tiny")
+    x = torch.rand(3, 2, 1, 32, 32)
+    terms = triplet_losses(model, x, torch.full((2,), 0.5), reg)
+    assert set(terms) == keys | {"total"}
+    assert torch.isclose(terms["total"], sum(v for k, v in terms.items() if k != "total"))
+
+
+def test_training_is_reproducible_and_learns(tmp_path, blurred_stack):
+    runs = []
+    for name in ("a", "b"):
+        hist = [p.losses["total"] for p in train([blurred_stack], tmp_path / name, _cfg(steps=30, lr=2e-3))]
+        runs.append(hist)
+    assert runs[0] == runs[1]
+    assert np.mean(runs[0][-5:]) < np.mean(runs[0][:5])
+    card = read_card(tmp_path / "a")
+    assert card["seed"] == 0 and card["training"]["recipe"]["regularization"] == "direct"
+    assert len(card["loss_history"]) == 30 and card["training"]["data"][0]["sha256"]
+
+
+def test_resume_continues_where_it_stopped(tmp_path, blurred_stack):
+    full = [p.losses["total"] for p in train([blurred_stack], tmp_path / "full", _cfg(steps=6))]
+    gen = train([blurred_stack], tmp_path / "part", _cfg(steps=6))
+    first = [next(gen).losses["total"] for _ in range(4)]
+    gen.close()  # cancel after step 4: the weights of step 4 are kept
+    assert torch.load(tmp_path / "part" / CHECKPOINT, weights_only=True)["step"] == 4
+    rest = [p.losses["total"] for p in train([blurred_stack], tmp_path / "part", _cfg(steps=6))]
+    assert len(rest) == 2
+    assert np.allclose(first + rest, full, rtol=1e-4)
+
+
+def test_existing_output_is_not_clobbered(tmp_path, blurred_stack):
+    list(train([blurred_stack], tmp_path / "m", _cfg()))
+    before = (tmp_path / "m" / WEIGHTS).read_bytes()
+    with pytest.raises(InputError, match="already exists"):
+        list(train([blurred_stack], tmp_path / "m", _cfg(regularization="baseline")))
+    assert (tmp_path / "m" / WEIGHTS).read_bytes() == before
+
+
+def test_fine_tune_from_model(tmp_path, tiny_model, blurred_stack):
+    out = tmp_path / "ft"
+    list(train([blurred_stack], out, _cfg(preset="paper"), init=tiny_model))
+    card = read_card(out)
+    assert card["preset"] == "tiny"  # the parent's architecture wins
+    assert card["training"]["fine_tuned_from"]["weights_sha256"] == read_card(tiny_model)["weights_sha256"]
+
+
+def test_corrupt_weights_and_cards_are_refused(tmp_path, tiny_model):
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_model, bad)
+    (bad / WEIGHTS).write_bytes(b"garbage")
+    with pytest.raises(InputError, match="corrupt"):
+        load_model(bad)
+    card = json.loads((bad / "card.json").read_text())
+    card.pop("weights_sha256")
+    (bad / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="corrupt"):
+        load_model(bad)
+    (bad / "card.json").write_text("{not json")
+    with pytest.raises(InputError, match="corrupt"):
+        LatentFocus(bad, "cpu")
+
+
+def test_weights_file_cannot_execute_code(tmp_path, tiny_model):
+    import pickle
+    import shutil
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open('pwned', 'w').write('x')",))
+
+    bad = tmp_path / "evil"
+    shutil.copytree(tiny_model, bad)
+    torch.save({"x": Evil()}, bad / WEIGHTS, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    card = json.loads((bad / "card.json").read_text())
+    card.pop("weights_sha256")
+    (bad / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError):
+        load_model(bad)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_bad_training_input(tmp_path):
+    with pytest.raises(InputError, match="regularization"):
+        list(train([np.random.rand(5, 64, 64)], None, _cfg(regularization="magic")))
+    with pytest.raises(InputError, match="triplet"):
+        list(train([np.random.rand(2, 64, 64)], None, _cfg()))
+    with pytest.raises(InputError, match="at least"):
+        list(train([np.random.rand(5, 32, 32)], None, _cfg()))

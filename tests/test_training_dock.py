@@ -1,0 +1,126 @@
+"""The training dock in a real napari viewer: a short run, Cancel, and closing the dock."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from qtpy.QtCore import Qt
+
+from latent_focus.napari.events import model_events
+from latent_focus.napari.training_dock import TrainingDock
+
+
+def _defocus_series(size: int = 128, planes: int = 7) -> np.ndarray:
+    """Planes of a random-blob image blurred more with depth (plane 0 sharpest)."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:size, :size]
+    img = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+              for cy, cx, r in rng.uniform((4, 4, 2), (size - 4, size - 4, 6), (40, 3)))
+    k = np.fft.fftfreq(size)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    f = np.fft.fft2(img)
+    return np.stack([100 + 1000 * np.real(np.fft.ifft2(f * np.exp(-2 * (np.pi * s) ** 2 * k2)))
+                     for s in range(planes)]).astype(np.float32)
+
+
+@pytest.fixture
+def dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
+    monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one intra-op thread keeps step times steady on a busy 2-core runner
+    viewer = make_napari_viewer()
+    viewer.add_image(_defocus_series(), name="series")
+    widget = TrainingDock(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget.preset.setCurrentText("tiny")
+    widget.device.setCurrentText("cpu")
+    widget.crop.setValue(16)
+    widget.batch_size.setValue(2)
+    yield widget
+    widget.run.stop()
+    qtbot.waitUntil(lambda: not widget.run.running, timeout=5000)
+    torch.set_num_threads(threads)
+
+
+def _running(widget) -> bool:
+    return widget.run.running
+
+
+def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
+    announced = []
+    model_events.changed.connect(announced.append)
+    assert dock.source.currentText() == "scratch"  # no shipped model in this models folder
+    assert dock.stack_list.count() == 1 and dock.regularization.currentText() == "direct"
+    dock.steps.setValue(12)
+    name = dock.model_name.text()
+    dock.start_button.click()
+    assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: dock.progress_bar.value() > 0 and dock.loss_plot.n_points > 0, timeout=20000)
+    assert dock.device_label.text().startswith("cpu")
+    qtbot.waitUntil(lambda: not _running(dock), timeout=20000)
+    model_events.changed.disconnect(announced.append)
+
+    folder = tmp_path / name
+    card = json.loads((folder / "card.json").read_text())
+    assert card["training"]["steps_done"] == 12 and card["preset"] == "tiny"
+    assert card["training"]["recipe"]["regularization"] == "direct"
+    assert announced == [str(folder)]
+    assert dock.status.text() == f"Saved to {folder}"
+    assert len(dock.loss_plot.series["train"]) == 12 and dock.loss_plot.series["validation"]
+    assert dock.progress_bar.value() == 12 and dock.start_button.isEnabled()
+    assert dock.model_name.text() != name  # the next run gets a fresh folder
+    assert dock.source.findData(f"user:{name}") >= 0  # the new model can be fine-tuned
+
+
+def test_layer_is_snapshotted_when_the_run_starts(dock, qtbot):
+    dock.steps.setValue(100000)
+    dock.start_button.click()
+    dock.viewer.layers["series"].data[:] = 0  # would fail as a constant stack if read after the start
+    qtbot.waitUntil(lambda: dock.progress_bar.value() > 0, timeout=20000)
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: not _running(dock), timeout=5000)
+    assert "Saved to" in dock.status.text()
+
+
+def test_cancel_stops_quickly_and_keeps_the_last_step(dock, qtbot, tmp_path):
+    dock.steps.setValue(100000)
+    name = dock.model_name.text()
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.progress_bar.value() >= 2, timeout=20000)
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: not _running(dock), timeout=2000)
+    folder = tmp_path / name
+    assert (folder / "weights.pt").is_file() and (folder / "checkpoint.pt").is_file()
+    done = json.loads((folder / "card.json").read_text())["training"]["steps_done"]
+    assert 2 <= done < 100000
+    assert "cancelled at step" in dock.status.text() and dock.start_button.isEnabled()
+
+
+def test_closing_the_dock_stops_the_run(dock, qtbot, tmp_path):
+    dock.steps.setValue(100000)
+    name = dock.model_name.text()
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
+    dock.viewer.window.remove_dock_widget(dock)
+    qtbot.waitUntil(lambda: not _running(dock), timeout=2000)
+    assert (tmp_path / name / "weights.pt").is_file()
+
+
+def test_bad_input_is_reported(dock, qtbot):
+    item = dock.stack_list.item(0)
+    item.setCheckState(Qt.CheckState.Unchecked)
+    dock.start_button.click()
+    assert not _running(dock) and "no training stack" in dock.status.text()
+    item.setCheckState(Qt.CheckState.Checked)
+    dock.lr.setText("fast")
+    dock.start_button.click()
+    assert not _running(dock) and "not a number" in dock.status.text()
+    dock.lr.setText("1e-3")
+    dock.crop.setValue(256)  # larger than the planes: the core refuses in the worker
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: not _running(dock), timeout=10000)
+    assert dock.status.text().startswith("Training stopped:") and "smaller crop size" in dock.status.text()
+    assert dock.start_button.isEnabled()
