@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from latent_focus.errors import InputError
 from latent_focus.models import build_model, save_model
 from latent_focus.napari import live
+from latent_focus.napari import panel as panel_module
 from latent_focus.napari.layers import output_name
 from latent_focus.napari.panel import LatentFocusPanel
+from latent_focus.napari.planes import deblur_pair, parse_planes, plane_positions
 
 PLUGIN = "napari-latent-focus"
 SAMPLE = "nuclei defocus"
@@ -46,6 +49,18 @@ def release(panel) -> None:
     panel.slider.setSliderDown(False)
 
 
+def test_plane_ranges_and_deblurring_pairs():
+    assert parse_planes("0-3, 5", 9) == [0, 1, 2, 3, 5]
+    assert parse_planes("", 3) == parse_planes("all", 3) == [0, 1, 2]
+    for bad in ("2-x", "7-9", "3-1"):
+        with pytest.raises(InputError):
+            parse_planes(bad, 8)
+    z = plane_positions(9, [-4, -3, -2, -1, 0, 1, 2, 3, 4])
+    assert deblur_pair(4, 4, z) is None
+    assert deblur_pair(2, 4, z) == (2, 1, pytest.approx(1 / 3))  # 1 - d_b/d_c = 1 - 2/3
+    assert deblur_pair(8, 4, z) == (7, 8, pytest.approx(0.25))  # no outer neighbour: the inner one is B
+
+
 def test_panel_defaults(viewer_panel):
     viewer, panel = viewer_panel
     layer = viewer.layers[SAMPLE]
@@ -63,7 +78,18 @@ def test_panel_defaults(viewer_panel):
     assert panel.planes()[0] == 6
 
 
-def test_slider_preview_then_full_resolution(viewer_panel, qtbot):
+def test_model_from_folder_and_device_override(viewer_panel, models_dir, monkeypatch):
+    viewer, panel = viewer_panel
+    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *a: str(models_dir / "test"))
+    combo = panel.model_combo
+    combo.activated.emit(combo.findText(panel_module.LOAD_FOLDER))
+    assert combo.currentText() == "test (folder)" and combo.currentData() == str(models_dir / "test")
+    assert panel.engine().model_path == models_dir / "test"
+    panel.device_combo.setCurrentText("cpu")
+    assert panel.engine().device.type == "cpu" and panel.device_label.text().startswith("cpu")
+
+
+def test_slider_preview_then_full_resolution(viewer_panel, qtbot, monkeypatch):
     viewer, panel = viewer_panel
     source = viewer.layers[SAMPLE]
     before = source.data.copy()
@@ -89,21 +115,17 @@ def test_slider_preview_then_full_resolution(viewer_panel, qtbot):
     assert [layer.name for layer in viewer.layers].count(name) == 1
     np.testing.assert_array_equal(source.data, before)
 
-
-def test_slider_decodes_only_the_newest_value(viewer_panel, qtbot, monkeypatch):
-    viewer, panel = viewer_panel
     decoded = []
     render = live.render
     monkeypatch.setattr(live, "render", lambda job: decoded.append(job.t) or render(job))
-    for value in range(110, 300, 10):
+    for value in range(110, 300, 10):  # faster than decoding: only the newest value waits
         panel.slider.setValue(value)
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
-    out = viewer.layers[output_name(SAMPLE, *panel.planes())]
-    assert len(decoded) < 19
+    assert len(decoded) <= 2
     assert decoded[-1] == out.metadata["t"] == 2.9
 
 
-def test_deblur_selected_planes(viewer_panel, qtbot):
+def test_deblur_selected_planes_and_cancel(viewer_panel, qtbot):
     viewer, panel = viewer_panel
     panel.range_edit.setText("0-2,5")
     panel.deblur_button.click()
@@ -115,17 +137,15 @@ def test_deblur_selected_planes(viewer_panel, qtbot):
     assert (sharper, blurrier, alpha) == (5, 6, pytest.approx(0.5))  # 1 - d_b / d_c = 1 - 1/2
     assert panel.progress.value() == panel.progress.maximum() == 4
 
-
-def test_deblur_cancel(viewer_panel, qtbot):
-    viewer, panel = viewer_panel
+    panel.range_edit.setText("")
     panel.deblur_button.click()
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
-    assert f"{SAMPLE} deblurred" not in viewer.layers
+    assert [layer.name for layer in viewer.layers].count(f"{SAMPLE} deblurred") == 1
     assert panel.status.text().endswith("cancelled")
 
 
-def test_synthesize_blur(viewer_panel, qtbot):
+def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
     viewer, panel = viewer_panel
     panel.levels_spin.setValue(3)
     panel.synth_button.click()
@@ -134,6 +154,11 @@ def test_synthesize_blur(viewer_panel, qtbot):
     qtbot.waitUntil(lambda: name in viewer.layers, timeout=TIMEOUT)
     assert viewer.layers[name].data.shape == (3, 256, 256)
     assert viewer.layers[name].metadata["t"] == [1.0, 0.5, 0.0]
+
+    panel.view_button.click()
+    qtbot.waitUntil(lambda: "focus plane" in panel.scores_label.text(), timeout=TIMEOUT)
+    assert "focus plane 4" in panel.scores_label.text() and "LDS" in panel.scores_label.text()
+    assert panel.plot._coords.shape == (9, 2)
 
 
 def test_results_follow_their_source_when_the_selection_changes(viewer_panel, qtbot):
@@ -150,14 +175,6 @@ def test_results_follow_their_source_when_the_selection_changes(viewer_panel, qt
     assert viewer.layers[target].data.shape == sample.data.shape[1:]
     assert viewer.layers[target].metadata["source"] == SAMPLE
     assert not any(layer.name.startswith("other ") for layer in viewer.layers)
-
-
-def test_latent_view(viewer_panel, qtbot):
-    viewer, panel = viewer_panel
-    panel.view_button.click()
-    qtbot.waitUntil(lambda: "LDS" in panel.scores_label.text(), timeout=TIMEOUT)
-    assert "focus plane 4" in panel.scores_label.text()
-    assert panel.plot._coords.shape == (9, 2)
 
 
 def test_closing_the_panel_stops_its_workers(viewer_panel, qtbot):

@@ -89,11 +89,3 @@ def test_corrupt_tiff_gives_a_notification(make_napari_viewer, tmp_path):
     messages = [str(n.message) for n in notification_manager.records[before:]]
     assert any("broken.tif" in m for m in messages)
     assert len(viewer.layers) == 0
-
-
-def test_sample_data(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.open_sample(PLUGIN, "nuclei_defocus")
-    layer = viewer.layers["nuclei defocus"]
-    assert layer.data.dtype == np.float32 and layer.data.shape == (9, 256, 256)
-    assert layer.metadata["source"].endswith("nuclei_defocus.tif")

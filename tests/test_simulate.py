@@ -307,9 +307,9 @@ def test_widefield_stack_focus_curve_peaks_in_focus():
     assert z[i0] == 0
     assert np.all(np.diff(c[:i0 + 1]) > 0) and np.all(np.diff(c[i0:]) < 0)
     np.testing.assert_allclose(c, c[::-1], rtol=0.1)  # Born-Wolf defocus is even in z
-    # with camera noise (binned to suppress the noise floor) the same shape holds
+    # with camera noise (4x4 binning lifts the signal above the noise floor) the same shape holds
     noisy = defocus_stack(obj, z, pixel_size_um=0.26, photons=1000, background_photons=100, seed=0)
-    cn = focus_curve(noisy, bin_=2)
+    cn = focus_curve(noisy, bin_=4)
     assert int(np.argmax(cn)) == i0
     assert np.all(np.diff(cn[:i0 + 1]) > 0) and np.all(np.diff(cn[i0:]) < 0)
     again = defocus_stack(obj, z, pixel_size_um=0.26, photons=1000, background_photons=100, seed=0)

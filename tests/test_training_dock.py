@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QMessageBox
 
+from latent_focus.models import build_model, save_model, store
 from latent_focus.napari.events import model_events
 from latent_focus.napari.training_dock import TrainingDock
 
@@ -27,22 +29,37 @@ def _defocus_series(size: int = 128, planes: int = 7) -> np.ndarray:
 
 
 @pytest.fixture
-def dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
-    monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path))
+def make_dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
+    """Factory of a docked TrainingDock set up for quick tiny-preset runs on the CPU."""
+    monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(store, "SHIPPED_DIR", tmp_path / "shipped")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one intra-op thread keeps step times steady on a busy 2-core runner
-    viewer = make_napari_viewer()
-    viewer.add_image(_defocus_series(), name="series")
-    widget = TrainingDock(viewer)
-    viewer.window.add_dock_widget(widget, name="Train")
-    widget.preset.setCurrentText("tiny")
-    widget.device.setCurrentText("cpu")
-    widget.crop.setValue(16)
-    widget.batch_size.setValue(2)
-    yield widget
-    widget.run.stop()
-    qtbot.waitUntil(lambda: not widget.run.running, timeout=5000)
+    docks = []
+
+    def make() -> TrainingDock:
+        viewer = make_napari_viewer()
+        viewer.add_image(_defocus_series(), name="series")
+        widget = TrainingDock(viewer)
+        viewer.window.add_dock_widget(widget, name="Train")
+        widget.device.setCurrentText("cpu")
+        widget.crop.setValue(16)
+        widget.batch_size.setValue(2)
+        docks.append(widget)
+        return widget
+
+    yield make
+    for widget in docks:
+        widget.run.stop()
+        qtbot.waitUntil(lambda: not widget.run.running, timeout=5000)
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def dock(make_dock):
+    widget = make_dock()
+    widget.preset.setCurrentText("tiny")
+    return widget
 
 
 def _running(widget) -> bool:
@@ -63,7 +80,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not _running(dock), timeout=20000)
     model_events.changed.disconnect(announced.append)
 
-    folder = tmp_path / name
+    folder = tmp_path / "models" / name
     card = json.loads((folder / "card.json").read_text())
     assert card["training"]["steps_done"] == 12 and card["preset"] == "tiny"
     assert card["training"]["recipe"]["regularization"] == "direct"
@@ -75,24 +92,15 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert dock.source.findData(f"user:{name}") >= 0  # the new model can be fine-tuned
 
 
-def test_layer_is_snapshotted_when_the_run_starts(dock, qtbot):
-    dock.steps.setValue(100000)
-    dock.start_button.click()
-    dock.viewer.layers["series"].data[:] = 0  # would fail as a constant stack if read after the start
-    qtbot.waitUntil(lambda: dock.progress_bar.value() > 0, timeout=20000)
-    dock.cancel_button.click()
-    qtbot.waitUntil(lambda: not _running(dock), timeout=5000)
-    assert "Saved to" in dock.status.text()
-
-
 def test_cancel_stops_quickly_and_keeps_the_last_step(dock, qtbot, tmp_path):
     dock.steps.setValue(100000)
     name = dock.model_name.text()
     dock.start_button.click()
+    dock.viewer.layers["series"].data[:] = 0  # the run trains on its snapshot, not on this constant stack
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 2, timeout=20000)
     dock.cancel_button.click()
     qtbot.waitUntil(lambda: not _running(dock), timeout=2000)
-    folder = tmp_path / name
+    folder = tmp_path / "models" / name
     assert (folder / "weights.pt").is_file() and (folder / "checkpoint.pt").is_file()
     done = json.loads((folder / "card.json").read_text())["training"]["steps_done"]
     assert 2 <= done < 100000
@@ -106,7 +114,7 @@ def test_closing_the_dock_stops_the_run(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
     dock.viewer.window.remove_dock_widget(dock)
     qtbot.waitUntil(lambda: not _running(dock), timeout=2000)
-    assert (tmp_path / name / "weights.pt").is_file()
+    assert (tmp_path / "models" / name / "weights.pt").is_file()
 
 
 def test_bad_input_is_reported(dock, qtbot):
@@ -124,3 +132,29 @@ def test_bad_input_is_reported(dock, qtbot):
     qtbot.waitUntil(lambda: not _running(dock), timeout=10000)
     assert dock.status.text().startswith("Training stopped:") and "smaller crop size" in dock.status.text()
     assert dock.start_button.isEnabled()
+
+
+def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot, tmp_path, monkeypatch):
+    save_model(tmp_path / "shipped" / "default", build_model("tiny"), {"preset": "tiny", "training": {}})
+    existing = tmp_path / "models" / "mine"
+    save_model(existing, build_model("tiny"), {"preset": "tiny", "training": {"fine_tuned_from": None}})
+    dock = make_dock()
+    assert dock.source.currentText() == "current model (fine-tune)" and dock.source.currentData() == "default"
+    assert dock.preset.currentText() == "tiny" and not dock.preset.isEnabled()
+    dock.model_name.setText("mine")
+    dock.steps.setValue(3)
+    asked = []
+
+    def answer(reply):
+        return lambda *args: asked.append(args) or reply
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    dock.start_button.click()
+    assert len(asked) == 1 and not _running(dock)
+    assert json.loads((existing / "card.json").read_text())["training"]["fine_tuned_from"] is None
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: not _running(dock), timeout=20000)
+    card = json.loads((existing / "card.json").read_text())
+    assert card["training"]["fine_tuned_from"]["name"] and card["training"]["steps_done"] == 3
+    assert dock.status.text() == f"Saved to {existing}"

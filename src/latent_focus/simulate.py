@@ -147,7 +147,8 @@ def _pupil_psf(pupil_phase: Callable[[np.ndarray], np.ndarray], cutoff: float, w
     os_ = _odd_at_least(max(3.0, pixel_size_um * 4 * na / wavelength_um))
     dx = pixel_size_um / os_
     n_win = os_ * size
-    m = _fast_len(n_win + 2 * blur_radius_um / dx + 16 * os_)
+    # the field must not wrap around: the grid holds the blur disc (or the window) with a margin
+    m = _fast_len(1.25 * max(n_win, 2 * blur_radius_um / dx) + 16 * os_)
     f = np.fft.fftfreq(m, d=dx)
     rho2 = f[:, None] ** 2 + f[None, :] ** 2
     inside = rho2 <= cutoff ** 2
@@ -696,7 +697,10 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
             if psf not in ("born_wolf", "gibson_lanni"):
                 raise InputError(f"psf must be 'born_wolf', 'gibson_lanni' or a bead stack array; got {psf!r}")
             na_c, wl, n_c, px = _check_optics(na, wavelength_um, n_immersion, pixel_size_um)
-            extra = abs(depth_um * (n_immersion - n_sample)) * 2 if psf == "gibson_lanni" else 0.0
+            extra = 0.0
+            if psf == "gibson_lanni":
+                extra = abs(depth_um * (n_immersion - n_sample)) * 2
+                na_c = min(na_c, float(n_sample))  # rays beyond n_sample do not leave the sample
             size = psf_support_px(float(np.abs(z).max()) + extra, na_c, wl, n_c, px, max_size=max_k)
             for zi in z:
                 if psf == "born_wolf":

@@ -22,17 +22,23 @@ def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 class MultiScaleAutoencoder(nn.Module):
-    """Latent: tuple of tensors with ``latent_channels[k]`` channels at 1/2**k resolution."""
+    """Latent: tuple of tensors with ``latent_channels[k]`` channels at 1/(s * 2**k) resolution.
+
+    ``s = unshuffle`` folds s x s pixel blocks into channels first (lossless), so the network runs at
+    1/s resolution and the output is unfolded back to full resolution.
+    """
 
     output_range = None
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 latent_channels: tuple[int, ...] = (4, 8, 16, 32)):
+                 latent_channels: tuple[int, ...] = (4, 8, 16, 32), unshuffle: int = 1):
         super().__init__()
         if len(widths) != len(latent_channels):
             raise ValueError("widths and latent_channels need one entry per scale")
-        self.multiple = 2 ** (len(widths) - 1)
-        chans = (1, *widths)
+        self.multiple = unshuffle * 2 ** (len(widths) - 1)
+        self.fold = nn.PixelUnshuffle(unshuffle)
+        self.unfold = nn.PixelShuffle(unshuffle)
+        chans = (unshuffle ** 2, *widths)
         self.down = nn.ModuleList(_block(chans[k], chans[k + 1], stride=1 if k == 0 else 2)
                                   for k in range(len(widths)))
         self.to_latent = nn.ModuleList(nn.Conv2d(w, c, 1) for w, c in zip(widths, latent_channels))
@@ -41,11 +47,11 @@ class MultiScaleAutoencoder(nn.Module):
             _block(widths[k] + widths[k + 1], widths[k]) for k in range(len(widths) - 1)
         )
         self.bottom = _block(widths[-1], widths[-1])
-        self.head = nn.Conv2d(widths[0], 1, 3, padding=1)
+        self.head = nn.Conv2d(widths[0], unshuffle ** 2, 3, padding=1)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         parts = []
-        h = x
+        h = self.fold(x)
         for down, proj in zip(self.down, self.to_latent):
             h = down(h)
             parts.append(proj(h))
@@ -57,7 +63,7 @@ class MultiScaleAutoencoder(nn.Module):
             skip = self.from_latent[k](z[k])
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = self.up[k](torch.cat([skip, h], dim=1))
-        return self.head(h)
+        return self.unfold(self.head(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -17,6 +17,8 @@ class LatentPlot(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMinimumHeight(160)
+        self.setToolTip("one dot per plane, blue (first) to orange (last); white ring: sharpest plane; "
+                        "yellow rings: planes B and C")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self._coords: np.ndarray | None = None
         self._focus = -1

@@ -29,8 +29,8 @@ def leading_index(layer, viewer) -> tuple[int, ...]:
 
 
 def stack_of(layer, lead: tuple[int, ...]) -> np.ndarray:
-    """The (z, y, x) stack of ``layer`` at leading indices ``lead``, as float32 (a view where possible)."""
-    return np.asarray(layer.data[lead] if lead else layer.data, dtype=np.float32)
+    """The (z, y, x) stack of ``layer`` at leading indices ``lead``, in its own dtype (a view, not a copy)."""
+    return np.asarray(layer.data[lead] if lead else layer.data)
 
 
 def z_positions(layer) -> list | None:

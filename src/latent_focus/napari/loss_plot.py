@@ -82,7 +82,6 @@ class LossPlot(QWidget):
         painter.drawText(below, Qt.AlignmentFlag.AlignRight, f"{s1}")
 
         stride = max(1, int(max(len(p) for p in self.series.values()) // max(plot.width(), 1)))
-        legend_y = plot.top() + 4
         for name, series in self.series.items():
             if not series:
                 continue
@@ -95,9 +94,24 @@ class LossPlot(QWidget):
             if len(series) == 1:
                 painter.setBrush(color)
                 painter.drawEllipse(to_xy(*series[0]), 2.5, 2.5)
-            label = f"{name} {series[-1][1]:.3g}"
-            x = plot.right() - metrics.horizontalAdvance(label) - 26
-            painter.drawLine(QPointF(x, legend_y + metrics.height() / 2), QPointF(x + 16, legend_y + metrics.height() / 2))
+        self._draw_legend(painter, plot, text)
+
+    def _draw_legend(self, painter: QPainter, plot: QRectF, text: QColor) -> None:
+        """Name and latest value of each series in a box at the top right of ``plot``."""
+        metrics = painter.fontMetrics()
+        labels = [(SERIES_COLORS[name], f"{name} {series[-1][1]:.3g}")
+                  for name, series in self.series.items() if series]
+        width = max(metrics.horizontalAdvance(label) for _, label in labels) + 30
+        row = metrics.height() + 2
+        box = QRectF(plot.right() - width - 4, plot.top() + 4, width, row * len(labels) + 4)
+        background = self.palette().color(QPalette.ColorRole.Window)
+        background.setAlpha(210)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(background)
+        painter.drawRoundedRect(box, 3, 3)
+        for i, (color, label) in enumerate(labels):
+            y = box.top() + 2 + i * row
+            painter.setPen(QPen(color, 2))
+            painter.drawLine(QPointF(box.left() + 6, y + row / 2), QPointF(box.left() + 22, y + row / 2))
             painter.setPen(text)
-            painter.drawText(QPointF(x + 20, legend_y + metrics.ascent()), label)
-            legend_y += metrics.height() + 2
+            painter.drawText(QPointF(box.left() + 26, y + metrics.ascent() + 1), label)

@@ -42,22 +42,28 @@ class ModelCombo(QComboBox):
 
     def refresh(self) -> None:
         current = self.currentData()
-        folders = [(self.itemText(i), self.itemData(i)) for i in range(self.count())
-                   if self.itemData(i) and self.itemData(i) not in list_models()]
+        names = list_models()
+        folders = [self.itemData(i) for i in range(self.count()) if self.itemData(i) and self.itemData(i) not in names]
         self.blockSignals(True)
         self.clear()
-        for name in list_models():
+        for name in names:
             self.addItem(name, name)
-        for text, path in folders:
-            self.addItem(text, path)
+        for path in folders:
+            self._insert_folder(self.count(), path)
         self.addItem(LOAD_FOLDER, None)
         index = self.findData(current) if current else self.findData("default")
         self.setCurrentIndex(max(index, 0))
         self.blockSignals(False)
 
     def add_folder(self, path: str) -> None:
-        self.insertItem(self.count() - 1, path, path)
-        self.setCurrentIndex(self.count() - 2)
+        """Add and choose a model folder (just before the "Load from folder..." entry)."""
+        index = self.count() - 1
+        self._insert_folder(index, str(path))
+        self.setCurrentIndex(index)
+
+    def _insert_folder(self, index: int, path: str) -> None:
+        self.insertItem(index, f"{Path(path).name} (folder)", path)
+        self.setItemData(index, path, Qt.ItemDataRole.ToolTipRole)
 
     def showPopup(self):
         self.refresh()
@@ -71,6 +77,7 @@ class LatentFocusPanel(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self._engines: dict[tuple, LatentFocus] = {}
+        self._failed: dict[tuple, str] = {}
         self._latents: dict[tuple, dict] = {}
         self._norms: dict[tuple, object] = {}
         self._batch = None
@@ -81,6 +88,7 @@ class LatentFocusPanel(QWidget):
         self._build()
         self._connect_viewer()
         self._refresh_layers()
+        self._on_layer_changed(self.layer_combo.currentText())
         self._load_engine()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -137,7 +145,7 @@ class LatentFocusPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         batch = QFormLayout()
-        batch.addRow("Planes", self.range_edit)
+        batch.addRow("Range", self.range_edit)
         batch.addRow(self.deblur_button)
         levels = QHBoxLayout()
         levels.addWidget(QLabel("Levels"))
@@ -306,13 +314,16 @@ class LatentFocusPanel(QWidget):
             self.device_label.setText("no model: train one in the Training dock or load a folder")
             return None
         key = (model, device)
+        if key in self._failed:
+            self.device_label.setText(f"no model loaded: {self._failed[key]}")
+            return None
         if key not in self._engines:
             try:
                 self._engines[key] = LatentFocus(model, device=device)
             except InputError as exc:
-                self.device_label.setText(f"no model loaded: {exc}")
+                self._failed[key] = str(exc)
                 show_error(f"Latent Focus: {exc}")
-                return None
+                return self.engine()
         engine = self._engines[key]
         self.device_label.setText(engine.device_name)
         return engine
@@ -325,6 +336,8 @@ class LatentFocusPanel(QWidget):
         self._load_engine()
 
     def _load_engine(self) -> None:
+        """(Re)load the chosen model on the chosen device, retrying one that failed before."""
+        self._failed.pop((self.model_combo.currentData(), self.device_combo.currentText()), None)
         self._forget()
         self.engine()
 
@@ -358,12 +371,12 @@ class LatentFocusPanel(QWidget):
         stack, lead = self._stack(layer)
         key = (id(layer), id(layer.data), lead, sharp, blurry, id(engine))
         encodings = self._latents.get(key)
-        copy = (lambda i: None) if encodings else (lambda i: np.array(stack[i], dtype=np.float32))
+        copies = (None, None) if encodings else [np.array(stack[i], dtype=np.float32) for i in (sharp, blurry)]
         self._live.request(LiveJob(
             engine=engine, key=key, target=L.output_name(layer.name, sharp, blurry), source=layer.name,
             planes=(sharp, blurry), t=self.t, preview=preview, shape=stack.shape[1:],
             normalizer=self._normalizer(engine, layer, lead, stack), encodings=encodings,
-            sharp=copy(sharp), blurry=copy(blurry)))
+            sharp=copies[0], blurry=copies[1]))
         if encodings is None:
             self.status.setText(f"encoding planes {sharp} and {blurry} ...")
 
@@ -448,7 +461,8 @@ class LatentFocusPanel(QWidget):
             self.plot.set_points(view.coords, view.focus, view.explained)
             self.plot.mark(self.planes())
             lines = [f"{side}: LDS {s[0]:.3f}, APD {s[1]:.3f}" for side, s in view.scores.items()]
-            self.scores_label.setText(f"focus plane {view.focus}\n" + "\n".join(lines or ["too few planes to score"]))
+            lines = lines or ["too few planes on either side of focus to score"]
+            self.scores_label.setText("\n".join([f"focus plane {view.focus}", *lines]))
 
         self._run_batch(latent_view, (engine, stack), done, f"encoding the planes of {layer.name}",
                         kwargs={"normalizer": norm})

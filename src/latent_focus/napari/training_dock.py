@@ -13,12 +13,14 @@ import threading
 from contextlib import closing
 from dataclasses import fields
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from weakref import WeakMethod
 
 import numpy as np
 from napari.layers import Image
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
                             QSpinBox, QVBoxLayout, QWidget)
@@ -43,6 +45,14 @@ def _relay(reports, stop: threading.Event):
             if stop.is_set():
                 return
             yield progress
+
+
+def _unlink(run: "_Run", links: list[tuple], *_) -> None:
+    """Stop ``run`` and disconnect the (signal, weak slot) ``links`` once their widget is gone."""
+    run.stop()
+    for signal, slot in links:
+        if slot() is not None:
+            signal.disconnect(slot())
 
 
 def _duration(seconds: float) -> str:
@@ -70,7 +80,7 @@ class _Run:
 
     def start(self, reports, output: Path):
         self.reports, self.output, self.stop_flag = reports, output, threading.Event()
-        self.worker = thread_worker(_relay, start_thread=False)(reports, self.stop_flag)
+        self.worker = thread_worker(_relay, start_thread=False, ignore_errors=True)(reports, self.stop_flag)
         self.worker.finished.connect(self._finished)
         return self.worker
 
@@ -92,7 +102,8 @@ class TrainingDock(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.run = _Run()
-        self.destroyed.connect(self.run.stop)
+        self._links: list[tuple] = []  # (signal, weak slot) pairs undone when the widget is destroyed
+        self.destroyed.connect(partial(_unlink, self.run, self._links))
         self._files: list[Stack] = []
         self._error: str | None = None
         self._card_mtime: int | None = None
@@ -197,15 +208,23 @@ class TrainingDock(QWidget):
 
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
                       self.viewer.layers.events.moved):
-            event.connect(self._refresh_stacks)
-        model_events.changed.connect(self._refresh_sources)
+            self._link(event, self._refresh_stacks)
+        self._link(model_events.changed, self._refresh_sources)
+        for layer in self.viewer.layers:
+            self._link(layer.events.name, self._refresh_stacks)
         self._refresh_stacks()
         self._refresh_sources()
 
     # ----------------------------------------------------------------- inputs
 
+    def _link(self, signal, slot) -> None:
+        signal.connect(slot)
+        self._links.append((signal, WeakMethod(slot)))
+
     def _refresh_stacks(self, event=None) -> None:
         """List image layers with ndim >= 3 and added files, keeping their check marks."""
+        if event is not None and event.type == "inserted":
+            self._link(event.value.events.name, self._refresh_stacks)
         checked = {}
         for i in range(self.stack_list.count()):
             item = self.stack_list.item(i)
@@ -213,7 +232,6 @@ class TrainingDock(QWidget):
         self.stack_list.clear()
         for layer in self.viewer.layers:
             if isinstance(layer, Image) and layer.ndim >= 3 and not layer.rgb:
-                layer.events.name.connect(self._refresh_stacks)
                 self._add_item(f"layer: {layer.name}", ("layer", layer.name), checked)
         for index, stack in enumerate(self._files):
             self._add_item(f"file: {stack.source}", ("file", index), checked)
@@ -312,20 +330,19 @@ class TrainingDock(QWidget):
                            device=self.device.currentText(),
                            validate_every=_DEFAULTS["validate_every"] if by_epochs else max(1, min(50, steps // 20)))
 
-    def _output(self) -> Path | None:
-        """The model folder to write, or None when the user declines to replace an existing one."""
+    def _output(self) -> tuple[Path | None, bool]:
+        """The model folder to write and whether it replaces one; no folder when the user declines."""
         name = self.model_name.text().strip()
         if not _NAME_OK.match(name) or name.strip(".") == "":
             raise InputError(f"model name {name!r} is not a valid folder name; use letters, digits, '-', '_' or '.'")
         folder = user_models_dir() / name
-        if folder.exists() and any(folder.iterdir()):
-            if not (folder / "card.json").is_file():
-                raise InputError(f"{folder} exists and is not a model folder; choose another model name")
-            answer = QMessageBox.question(self, "Replace model?",
-                                          f"A model named {name!r} already exists in\n{folder.parent}.\nReplace it?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
-        return folder
+        if not (folder.exists() and any(folder.iterdir())):
+            return folder, False
+        if not (folder / "card.json").is_file():
+            raise InputError(f"{folder} exists and is not a model folder; choose another model name")
+        answer = QMessageBox.question(self, "Replace model?",
+                                      f"A model named {name!r} already exists in\n{folder.parent}.\nReplace it?")
+        return (folder, True) if answer == QMessageBox.StandardButton.Yes else (None, False)
 
     # -------------------------------------------------------------- the run
 
@@ -337,13 +354,14 @@ class TrainingDock(QWidget):
             stacks = self._snapshot()
             config = self._config()
             config.check()
-            output = self._output()
+            output, replace = self._output()
         except InputError as exc:
             self._set_status(str(exc), error=True)
             return
         if output is None:
             return
-        worker = self.run.start(train(stacks, output, config, init=self.source.currentData(), resume=False), output)
+        reports = train(stacks, output, config, init=self.source.currentData(), resume=False, overwrite=replace)
+        worker = self.run.start(reports, output)
         worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -435,6 +453,12 @@ class TrainingDock(QWidget):
                 self.run.stop()
                 return
             widget = widget.parentWidget()
+
+    def changeEvent(self, event) -> None:
+        """Taking the widget out of its dock (napari's close button does) stops the run."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ParentChange and self.parentWidget() is None:
+            self.run.stop()
 
     def closeEvent(self, event) -> None:
         self.run.stop()

@@ -1,0 +1,61 @@
+"""Compare models on real defocus series: deblurring and blur synthesis next to identity and pixel maths.
+
+    python benchmarks/evaluate_models.py MODEL [MODEL ...] [--data ../shared/data] [--json OUT]
+
+Series (none used for training the shipped models): the brightfield HeLa field (focus plane 3) and the
+widefield EPFL bead (focus at its brightest plane). Prints one table per model and a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from latent_focus.engine import LatentFocus
+from latent_focus.evaluate import evaluate_stack, format_table, summarize
+from latent_focus.io import Stack, read_stack
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_series(data: Path) -> list[tuple[str, Stack, int]]:
+    hela = read_stack(data / "brightfield_hela_set1" / "stack.tif")
+    bead = read_stack(data / "bead_widefield_epfl" / "stack.tif")
+    focus = int(np.argmax(bead.data.reshape(len(bead.data), -1).max(axis=1)))
+    # every 4th plane on both sides of the bead's focus, 7 planes
+    idx = [i for i in range(focus - 12, focus + 13, 4) if 0 <= i < bead.n_planes]
+    bead = Stack(bead.data[idx], np.asarray(idx, float), None, bead.dtype, str(data / "bead_widefield_epfl"))
+    return [("brightfield HeLa", hela, 3), ("widefield bead", bead, idx.index(focus))]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    series = real_series(args.data)
+    results = {}
+    for model in args.models:
+        engine = LatentFocus(model, args.device)
+        reports = [evaluate_stack(engine, stack, focus) for _, stack, focus in series]
+        for (name, _, _), rep in zip(series, reports):
+            rep.source = name
+        summary = summarize(reports)
+        print(format_table(reports, summary, f"{model} on {engine.device_name}"), "\n", flush=True)
+        results[str(model)] = {"summary": summary, "stacks": [r.__dict__ for r in reports]}
+    keys = ["deblur_psnr", "residual_psnr", "identity_psnr", "pixel_psnr", "deblur_gain_over_identity_db", "deblur_ssim",
+            "identity_ssim", "synthesis_psnr", "synthesis_pixel_psnr", "lds", "apd"]
+    print("model".ljust(28) + "".join(k.replace("deblur_", "d_").replace("synthesis_", "s_")[:12].rjust(13) for k in keys))
+    for model, r in results.items():
+        print(Path(model).name.ljust(28) + "".join(f"{r['summary'][k]:13.3f}" for k in keys))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

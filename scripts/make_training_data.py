@@ -1,0 +1,89 @@
+"""Build the simulated defocus z-stacks the shipped models are trained on.
+
+In-focus content: planes of the scikit-image ``cells3d`` nuclei stack (BSD-3-Clause). Widefield
+fluorescence stacks use scalar Born-Wolf / Gibson-Lanni PSFs or the measured widefield bead PSF
+(Janelia, BSD-style licence); brightfield stacks propagate a weak phase/amplitude object built from
+the same content. Every stack gets its own optics, z spacing, focus offset and camera noise, drawn
+from a seeded generator; ``recipe.json`` in the output folder lists them all.
+
+    python scripts/make_training_data.py OUT --cells3d PATH --bead PATH --widefield 48 --brightfield 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from latent_focus.io import read_stack
+from latent_focus.simulate import defocus_stack
+
+
+def _content(cells3d: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    k = int(rng.integers(8, len(cells3d) - 8))
+    img = np.rot90(cells3d[k], int(rng.integers(4)))
+    img = img[:, ::-1] if rng.integers(2) else img
+    img = img - np.percentile(img, 2)
+    return np.clip(img, 0, None) ** rng.uniform(0.8, 1.25), k
+
+
+def _planes(rng: np.random.Generator, dz: float, n: int = 9) -> np.ndarray:
+    shift = int(rng.integers(-2, 3))  # focus not always in the middle
+    return (np.arange(n) - n // 2 + shift) * dz
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("--cells3d", type=Path, required=True, help="cells3d nuclei stack (z, y, x)")
+    p.add_argument("--bead", type=Path, required=True, help="measured widefield bead stack with z.txt")
+    p.add_argument("--widefield", type=int, default=48)
+    p.add_argument("--brightfield", type=int, default=24)
+    p.add_argument("--seed", type=int, default=2023)
+    args = p.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    cells = read_stack(args.cells3d).data
+    bead = read_stack(args.bead)
+    args.out.mkdir(parents=True, exist_ok=True)
+    recipe = []
+    px = 0.26
+    for i in range(args.widefield + args.brightfield):
+        img, plane = _content(cells, rng)
+        if i < args.widefield:
+            kind = ["born_wolf", "gibson_lanni", "bead"][int(rng.integers(3))]
+            na = float(rng.uniform(0.4, 0.95))
+            dz = float(rng.uniform(0.3, 1.2))
+            z = _planes(rng, dz)
+            params = dict(modality="widefield", na=na, wavelength_um=float(rng.uniform(0.45, 0.62)),
+                          n_immersion=1.0, pixel_size_um=px, photons=float(np.exp(rng.uniform(np.log(300), np.log(6000)))),
+                          background_photons=float(rng.uniform(10, 300)), read_noise_e=float(rng.uniform(1, 3)))
+            if kind == "gibson_lanni":
+                params.update(psf="gibson_lanni", n_sample=1.33, depth_um=float(rng.uniform(0, 10)))
+            elif kind == "bead":  # keep every plane inside the measured stack's z range
+                z = z * min(1.0, 4.5 / np.abs(z).max())
+                dz = float(z[1] - z[0])
+                params.update(psf=bead.data, psf_z_um=bead.z_um, psf_pixel_um=0.1003)
+        else:
+            kind = "brightfield"
+            dz = float(rng.uniform(1.0, 4.0))
+            z = _planes(rng, dz)
+            params = dict(modality="brightfield", na=float(rng.uniform(0.3, 0.75)),
+                          na_condenser=float(rng.uniform(0.1, 0.4)), wavelength_um=0.55, pixel_size_um=px,
+                          phase_rad=float(rng.uniform(0.3, 1.5)), absorption=float(rng.uniform(0.0, 0.1)),
+                          photons=float(rng.uniform(3000, 20000)), read_noise_e=float(rng.uniform(1, 3)))
+        stack = defocus_stack(img, z, seed=int(rng.integers(2**31)), **params)
+        name = f"{kind}_{i:03d}.tif"
+        tifffile.imwrite(args.out / name, stack.astype(np.float32), imagej=True,
+                         resolution=(1 / px, 1 / px), metadata={"spacing": dz, "unit": "um", "axes": "ZYX"})
+        recipe.append({"file": name, "kind": kind, "cells3d_plane": plane, "z_um": z.tolist(),
+                       **{k: v for k, v in params.items() if k not in ("psf", "psf_z_um")}})
+        print(name, kind, f"dz={dz:.2f}", flush=True)
+    (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+
+
+if __name__ == "__main__":
+    main()
