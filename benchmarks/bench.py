@@ -566,7 +566,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "CPU idle (default 10; not with --quick)")
     p.add_argument("--retry-budget", type=float, default=180.0,
                    help=f"seconds spent at most re-running CPU cases during which other processes used more "
-                        f"than {BUSY_FRACTION:.0%} of the CPU (default 180; none with --quick)")
+                        f"than {BUSY_FRACTION * 100:.0f}%% of the CPU (default 180; none with --quick)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     return args

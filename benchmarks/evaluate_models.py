@@ -3,7 +3,8 @@
     python benchmarks/evaluate_models.py MODEL [MODEL ...] [--data ../shared/data] [--json OUT]
 
 Series (none used for training the shipped models): the brightfield HeLa field (focus plane 3) and the
-widefield EPFL bead (focus at its brightest plane). Prints one table per model and a summary table.
+widefield EPFL bead (focus at its brightest plane); or, with ``--sim DIR``, held-out simulated stacks.
+Prints one table per model and a summary table.
 """
 
 from __future__ import annotations
@@ -31,14 +32,22 @@ def real_series(data: Path) -> list[tuple[str, Stack, int]]:
     return [("brightfield HeLa", hela, 3), ("widefield bead", bead, idx.index(focus))]
 
 
+def simulated_series(folder: Path) -> list[tuple[str, Stack, int]]:
+    """Held-out stacks written by scripts/make_training_data.py (focus = the plane at z = 0)."""
+    recipe = json.loads((folder / "recipe.json").read_text())
+    return [(r["file"], read_stack(folder / r["file"]), int(np.argmin(np.abs(r["z_um"])))) for r in recipe]
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--sim", type=Path, default=None,
+                   help="evaluate on simulated held-out stacks in this folder instead of the real series")
     args = p.parse_args(argv)
-    series = real_series(args.data)
+    series = simulated_series(args.sim) if args.sim else real_series(args.data)
     results = {}
     for model in args.models:
         engine = LatentFocus(model, args.device)

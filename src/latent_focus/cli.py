@@ -169,7 +169,7 @@ class _ProgressBar:
             self.stream.write("\r" + line)
         elif frac * 100 >= self.next_pct or p.done:
             self.stream.write(line + "\n")
-            self.next_pct += 10
+            self.next_pct = (int(frac * 10) + 1) * 10
         self.stream.flush()
 
     def close(self) -> None:
