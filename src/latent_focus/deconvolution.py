@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import InputError
-from .simulate import _fast_len, _pad, born_wolf_psf
+from .simulate import _fast_len, _pad, born_wolf_psf, check_image
 from .tiling import plan_tiles, stitch
 
 __all__ = ["estimate_defocus_psf", "richardson_lucy", "richardson_lucy_tiled"]
@@ -26,13 +26,7 @@ def _check_image(image, what: str = "image") -> np.ndarray:
     a = np.asarray(image)
     if np.iscomplexobj(a):
         raise InputError(f"{what} must be real-valued; pass intensities (e.g. np.abs(x) ** 2)")
-    if a.ndim != 2:
-        raise InputError(f"{what} must be a 2-D (y, x) array; got shape {a.shape}. Pass one plane at a time.")
-    if a.size == 0 or min(a.shape) < 2:
-        raise InputError(f"{what} is empty (shape {a.shape}); pass a plane of at least 2x2 pixels")
-    if not np.isfinite(a).all():
-        raise InputError(f"{what} contains NaN or Inf; replace them (e.g. np.nan_to_num) and try again")
-    return a.astype(np.float32)
+    return check_image(a, what).astype(np.float32)
 
 
 def _check_psf(psf) -> np.ndarray:

@@ -51,6 +51,13 @@ class Encoded:
     def __add__(self, other: "Encoded") -> "Encoded":
         return self._map(lambda z, o: z + o, other)
 
+    def flatten(self) -> np.ndarray:
+        """All latent values of all tiles as one float32 vector (for LDS, APD and PCA)."""
+        parts = []
+        for z in self.latents:
+            _tree(lambda t, _: parts.append(t.detach().float().cpu().numpy().ravel()), z, None)
+        return np.concatenate(parts)
+
 
 def _tree(fn, z, other):
     if isinstance(z, (tuple, list)):

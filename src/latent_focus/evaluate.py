@@ -83,24 +83,10 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
         idx = sorted((i for i in range(stack.n_planes) if sign * rel[i] > 0 or i == focus),
                      key=lambda i: abs(rel[i]))
         if len(idx) >= 3:
-            latents = [_flat_latent(z(i)) for i in idx]
+            latents = [z(i).flatten() for i in idx]
             report.lds[side] = lds(latents)
             report.apd[side] = apd(latents)
     return report
-
-
-def _flat_latent(enc) -> np.ndarray:
-    parts = []
-
-    def walk(t):
-        if isinstance(t, (tuple, list)):
-            for p in t:
-                walk(p)
-        else:
-            parts.append(t.detach().float().cpu().numpy().ravel())
-
-    walk(enc.latents)
-    return np.concatenate(parts)
 
 
 def summarize(reports: list[StackReport]) -> dict:

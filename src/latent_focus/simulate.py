@@ -85,7 +85,8 @@ def _check_size(size) -> int:
     return s
 
 
-def _check_image(image, what: str = "image") -> np.ndarray:
+def check_image(image, what: str = "image") -> np.ndarray:
+    """A real or complex 2-D plane of at least 2x2 finite values, else :class:`InputError`."""
     a = np.asarray(image)
     if a.ndim != 2:
         raise InputError(f"{what} must be a 2-D (y, x) array; got shape {a.shape}. Pass a single plane.")
@@ -389,7 +390,7 @@ def fft_convolve(image, kernels, mode: str = "reflect") -> np.ndarray:
     -------
     out : ndarray, float32, shape (y, x) or (k, y, x)
     """
-    img = _check_image(image).astype(np.float64)
+    img = check_image(image).astype(np.float64)
     ks = np.asarray(kernels, dtype=np.float64)
     single = ks.ndim == 2
     if single:
@@ -454,7 +455,7 @@ def transmission_from_image(image, phase_rad: float = 1.0, absorption: float = 0
     -------
     t : ndarray, complex128, shape (y, x)
     """
-    a = _check_image(image, "image").astype(np.float64)
+    a = check_image(image, "image").astype(np.float64)
     lo, hi = np.percentile(a, [1, 99.9])
     u = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
     if not 0 <= absorption < 1:
@@ -519,7 +520,7 @@ def brightfield_defocus(transmission, defocus_um, wavelength_um: float = 0.55, p
         Intensity relative to the incident illumination (1 = clear background).
     """
     t = np.asarray(transmission)
-    _check_image(np.abs(t), "transmission")
+    check_image(np.abs(t), "transmission")
     t = t.astype(np.complex128)
     na, wl, n, px = _check_optics(na_objective, wavelength_um, n_medium, pixel_size_um)
     na_c = float(na_condenser)
@@ -689,7 +690,7 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
                                     na_condenser=na_condenser, n_medium=n_immersion, mode=mode)
         scale = 1.0
     else:
-        img = _check_image(img, "infocus").astype(np.float64)
+        img = check_image(img, "infocus").astype(np.float64)
         h, w = img.shape
         max_k = 2 * max(h, w) + 1
         kernels = []
@@ -774,7 +775,7 @@ def make_sample_stack(source, plane: int = 32, z_um=SAMPLE_Z_UM, pixel_size_um: 
         if not 0 <= plane < data.shape[0]:
             raise InputError(f"plane {plane} is out of range for a stack of {data.shape[0]} planes")
         data = data[plane]
-    img = _check_image(data, "source").astype(np.float64)
+    img = check_image(data, "source").astype(np.float64)
     # the confocal section has a pedestal; remove it so the content is a fluorophore density
     img = np.clip(img - np.percentile(img, 2), 0, None)
     kw = dict(SAMPLE_PARAMS)

@@ -142,21 +142,6 @@ class LatentView:
     scores: dict[str, tuple[float, float]]  # side -> (LDS, APD)
 
 
-def _flatten(enc: Encoded) -> np.ndarray:
-    parts = []
-
-    def walk(z):
-        if isinstance(z, (tuple, list)):
-            for zi in z:
-                walk(zi)
-        else:
-            parts.append(z.detach().float().cpu().numpy().ravel())
-
-    for z in enc.latents:
-        walk(z)
-    return np.concatenate(parts)
-
-
 def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
                 normalizer: Normalizer | None = None) -> Iterator[tuple[int, int]]:
     """Encode each plane downsampled to ``side`` px, project on the two main axes; returns a LatentView."""
@@ -164,7 +149,7 @@ def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
     scale = min(1.0, side / max(stack.shape[1:]))
     rows = []
     for i, plane in enumerate(stack):
-        rows.append(_flatten(engine.encode(plane, norm, scale)))
+        rows.append(engine.encode(plane, norm, scale).flatten())
         yield i + 1, len(stack)
     z = np.stack(rows).astype(np.float64)
     centred = z - z.mean(axis=0)
