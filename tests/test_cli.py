@@ -116,3 +116,10 @@ class _nullcontext:
 def test_console_script_runs():
     res = subprocess.run([sys.executable, "-m", "latent_focus.cli", "--version"], capture_output=True, text=True)
     assert res.returncode == 0 and "latent-focus" in res.stdout
+
+
+def test_shipped_default_model_is_used_without_model(tmp_path, stack_file, capsys):
+    out = tmp_path / "d.tif"
+    assert run("deblur", stack_file, "-o", out, "--planes", 2, 4, "--alpha", 0.5) == 0
+    assert "model default" in capsys.readouterr().err
+    assert tifffile.imread(out).shape == (96, 96)
