@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
+from conftest import SHARED_DATA as SHARED
 from latent_focus.deconvolution import estimate_defocus_psf, richardson_lucy, richardson_lucy_tiled
 from latent_focus.errors import InputError
 from latent_focus.simulate import born_wolf_psf, defocus_stack, fft_convolve
 from latent_focus.tiling import plan_tiles
 
-SHARED = Path(os.environ.get("LATENT_FOCUS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 OPTICS = dict(na=0.75, wavelength_um=0.52, n_immersion=1.0, pixel_size_um=0.26)
 
 
@@ -39,8 +37,7 @@ def synthetic_object(shape=(128, 128), seed=0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def nuclei() -> np.ndarray:
     path = SHARED / "cells3d_nuclei_confocal" / "stack.tif"
-    if not path.exists():
-        pytest.skip(f"shared data {path} not available")
+    assert path.exists(), f"real test data expected at {path} (set LATENT_FOCUS_SHARED_DATA)"
     obj = tifffile.imread(path)[32].astype(np.float64)
     obj = np.clip(obj - np.percentile(obj, 2), 0, None)
     return 1000 * obj / np.percentile(obj, 99.9)

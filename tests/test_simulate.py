@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -10,20 +9,19 @@ import numpy as np
 import pytest
 import tifffile
 
+from conftest import SHARED_DATA as SHARED
 from latent_focus.errors import InputError
 from latent_focus.simulate import (add_camera_noise, born_wolf_psf, brightfield_defocus, defocus_stack,
                                    fft_convolve, gibson_lanni_psf, make_sample_stack, psf_from_bead_stack,
                                    transmission_from_image)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LATENT_FOCUS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SAMPLE = REPO / "src" / "latent_focus" / "data" / "sample" / "nuclei_defocus.tif"
 
 
 def shared(name: str) -> Path:
     path = SHARED / name / "stack.tif"
-    if not path.exists():
-        pytest.skip(f"shared data {path} not available")
+    assert path.exists(), f"real test data expected at {path} (set LATENT_FOCUS_SHARED_DATA)"
     return path
 
 

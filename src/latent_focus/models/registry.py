@@ -30,7 +30,7 @@ PRESETS: dict[str, Preset] = {
         Preset("compact", MultiScaleAutoencoder,
                {"widths": (16, 32, 64, 96), "latent_channels": (8, 12, 16, 24), "unshuffle": 2},
                "multi-scale latent (1/2, 1/4, 1/8, 1/16 scales); fast on a laptop CPU; the shipped default"),
-        Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (2, 4, 8)},
+        Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (4, 8, 8), "unshuffle": 2},
                "a very small multi-scale model for quick experiments and tests"),
     )
 }
