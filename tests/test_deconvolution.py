@@ -8,7 +8,8 @@ import pytest
 import tifffile
 
 from conftest import SHARED_DATA as SHARED
-from latent_focus.deconvolution import estimate_defocus_psf, richardson_lucy, richardson_lucy_tiled
+from latent_focus.deconvolution import (bead_psf, estimate_defocus_psf, optics_psf, richardson_lucy,
+                                        richardson_lucy_tiled)
 from latent_focus.errors import InputError
 from latent_focus.simulate import born_wolf_psf, defocus_stack, fft_convolve
 from latent_focus.tiling import plan_tiles
@@ -186,3 +187,30 @@ def test_estimate_defocus_bad_input():
         estimate_defocus_psf(np.ones((64, 64)), [0.0, 1.0])
     with pytest.raises(InputError, match="candidates"):
         estimate_defocus_psf(np.random.default_rng(0).random((64, 64)), [])
+
+
+def test_optics_psf_is_born_wolf_at_each_defocus():
+    psf = optics_psf(0.75, 0.52, 1.0, 0.26)
+    for d in (0.0, 1.5, -3.0):
+        np.testing.assert_allclose(psf(d), born_wolf_psf(d, 0.75, 0.52, 1.0, 0.26))
+    with pytest.raises(InputError):
+        optics_psf(1.4, 0.52, 1.0, 0.26)  # NA above the immersion index
+
+
+def test_bead_psf_same_sampling_and_resampled():
+    yy, xx = np.mgrid[-10:11, -10:11]
+    widths = np.abs(np.arange(9) - 4) + 1.0
+    stack = np.stack([np.exp(-(yy ** 2 + xx ** 2) / (2 * w * w)) / (2 * np.pi * w * w) for w in widths])
+    same = bead_psf(stack)  # defocus in planes, brightest plane = 0
+    for d in (-2, 0, 3):
+        k = same(d)
+        assert k.shape == (21, 21) and abs(k.sum() - 1) < 1e-9
+        ref = stack[4 + d] / stack[4 + d].sum()  # bead_psf removes the frame's background: tails differ
+        np.testing.assert_allclose(k, ref, atol=0.05 * ref.max())
+    # 0.1 um PSF pixels onto 0.2 um image pixels, z in um: half as many pixels, same physical width
+    fine = bead_psf(stack, np.arange(9) * 0.5, 0.1, 0.2)(1.0)
+    assert fine.shape[0] < 21 and abs(fine.sum() - 1) < 1e-9
+    with pytest.raises(InputError):
+        bead_psf(stack, np.arange(9) * 0.5)  # z positions without pixel sizes
+    with pytest.raises(InputError):
+        bead_psf(stack[0])

@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focus", nargs="+", type=int, required=True, help="in-focus plane index (one, or one per stack)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--max-cases", type=int, default=None, help="limit cases per stack")
+    rl = p.add_mutually_exclusive_group()
+    rl.add_argument("--optics", nargs="+", type=float, default=None, metavar="VALUE",
+                    help="NA WAVELENGTH_UM [IMMERSION_INDEX]: add a Richardson-Lucy column with the Born & Wolf "
+                         "PSF of these optics at each plane's defocus (needs z positions)")
+    rl.add_argument("--psf", default=None, help="add a Richardson-Lucy column with this PSF z-stack (e.g. a bead)")
+    p.add_argument("--pixel-size", type=float, default=None, help="image pixel size (um) when the file does not say")
+    p.add_argument("--rl-iterations", type=int, default=30, help="Richardson-Lucy iterations (default 30)")
     _common(p)
 
     sub.add_parser("models", help="list the shipped and user models")
@@ -191,7 +198,8 @@ def _cmd_evaluate(args) -> int:
     focus = check_focus(args.focus, len(stacks))
     engine = LatentFocus(args.model, args.device)
     t0 = time.perf_counter()
-    reports = [evaluate_stack(engine, s, f, args.max_cases) for s, f in zip(stacks, focus)]
+    reports = [evaluate_stack(engine, s, f, args.max_cases, _rl_psf(args, s), args.rl_iterations)
+               for s, f in zip(stacks, focus)]
     summary = summarize(reports)
     if args.json:
         print(json.dumps({"model": engine.name, "device": engine.device_name,
@@ -200,6 +208,30 @@ def _cmd_evaluate(args) -> int:
         print(format_table(reports, summary, f"{engine.name} ({engine.model_path}) on {engine.device_name}"))
         print(f"\n{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
+
+
+def _rl_psf(args, stack):
+    """The ``defocus -> kernel`` function for evaluate's Richardson-Lucy column, or None without --optics/--psf."""
+    from .deconvolution import bead_psf, optics_psf
+    from .io import read_stack
+
+    if args.optics is None and args.psf is None:
+        return None
+    pixel = args.pixel_size or stack.pixel_size_um
+    if args.optics is not None:
+        if len(args.optics) not in (2, 3):
+            raise InputError("--optics takes NA WAVELENGTH_UM [IMMERSION_INDEX], e.g. --optics 0.75 0.55")
+        if stack.z_um is None or pixel is None:
+            raise InputError(f"{stack.source}: --optics needs the planes' z positions (a z.txt beside the file) "
+                             f"and the pixel size (--pixel-size UM)")
+        return optics_psf(*args.optics, pixel_size_um=pixel)
+    psf = read_stack(args.psf)
+    if psf.z_um is not None and psf.pixel_size_um and pixel and stack.z_um is not None:
+        return bead_psf(psf.data, psf.z_um, psf.pixel_size_um, pixel)
+    if stack.z_um is None:
+        return bead_psf(psf.data)
+    raise InputError(f"{args.psf}: to match a PSF to a stack with z positions in um, give the PSF's z positions "
+                     f"(z.txt) and both pixel sizes (file metadata or --pixel-size)")
 
 
 def _cmd_models(args) -> int:

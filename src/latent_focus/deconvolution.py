@@ -16,10 +16,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import InputError
-from .simulate import _fast_len, _pad, born_wolf_psf, check_image
+from .simulate import _fast_len, _pad, born_wolf_psf, check_image, psf_from_bead_stack
 from .tiling import plan_tiles, stitch
 
-__all__ = ["estimate_defocus_psf", "richardson_lucy", "richardson_lucy_tiled"]
+__all__ = ["bead_psf", "estimate_defocus_psf", "optics_psf", "richardson_lucy", "richardson_lucy_tiled"]
 
 
 def _check_image(image, what: str = "image") -> np.ndarray:
@@ -304,3 +304,31 @@ def estimate_defocus_psf(patch, candidates: Sequence[float], *, na: float = 0.75
     if return_scores:
         return float(cands[i]), psfs[i], scores
     return float(cands[i]), psfs[i]
+
+
+def optics_psf(na: float, wavelength_um: float, n_immersion: float = 1.0,
+               pixel_size_um: float = 0.1) -> Callable[[float], np.ndarray]:
+    """``defocus_um -> kernel``: the Born & Wolf widefield PSF of these optics (checked once, here)."""
+    born_wolf_psf(0.0, na, wavelength_um, n_immersion, pixel_size_um, 3)
+    return lambda defocus_um: born_wolf_psf(defocus_um, na, wavelength_um, n_immersion, pixel_size_um)
+
+
+def bead_psf(stack, z_um=None, pixel_size_um: float | None = None,
+             target_pixel_um: float | None = None) -> Callable[[float], np.ndarray]:
+    """``defocus -> kernel`` from a measured (or theoretical) PSF z-stack, centred on its brightest plane.
+
+    With ``z_um``, ``pixel_size_um`` and ``target_pixel_um`` the defocus is in micrometres and the kernel is
+    resampled onto the target pixel grid; without them the PSF stack must share the image's sampling and the
+    defocus is counted in planes.
+    """
+    stack = np.asarray(stack, dtype=np.float64)
+    if stack.ndim != 3:
+        raise InputError(f"a PSF z-stack has axes (z, y, x); got shape {stack.shape}")
+    known = [v is not None for v in (z_um, pixel_size_um, target_pixel_um)]
+    if any(known) and not all(known):
+        raise InputError("give the PSF's z positions, its pixel size and the image's pixel size together, "
+                         "or none of them when the PSF is sampled like the image")
+    if not all(known):
+        z_um, pixel_size_um, target_pixel_um = np.arange(stack.shape[0], dtype=float), 1.0, 1.0
+    return lambda defocus: psf_from_bead_stack(stack, z_um, pixel_size_um, target_pixel_um, defocus)
+

@@ -3,16 +3,20 @@
 Deblurring: every pair (B, C) on one side of focus, ``B`` sharper, extrapolated to the focus plane
 with ``alpha = 1 - d_B/d_C``. Blur synthesis: every triplet (A, B, C) with ``B`` between, interpolated
 with the alpha given by the defocus distances. Each result sits beside two baselines on the same
-case: identity (the least blurry input plane) and the same arithmetic done on pixels. Metrics are
-computed on per-stack normalised intensities (robust percentiles -> [0, 1]).
+case: identity (the least blurry input plane) and the same arithmetic done on pixels; given a PSF
+(``defocus -> kernel``), deblurring also sits beside Richardson-Lucy deconvolution of the sharper plane
+with the PSF of its defocus. Metrics are computed on per-stack normalised intensities (robust
+percentiles -> [0, 1]).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .deconvolution import richardson_lucy
 from .engine import LatentFocus
 from .errors import InputError
 from .io import Stack, check_plane_index
@@ -36,8 +40,13 @@ def _distances(stack: Stack, focus: int) -> np.ndarray:
     return pos - pos[focus]
 
 
-def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int | None = None) -> StackReport:
-    """Deblurring and blur-synthesis cases, LDS and APD of one stack; see the module docstring."""
+def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int | None = None,
+                   psf: Callable[[float], np.ndarray] | None = None, rl_iterations: int = 30) -> StackReport:
+    """Deblurring and blur-synthesis cases, LDS and APD of one stack; see the module docstring.
+
+    ``psf(d)`` gives the blur kernel at defocus ``d`` (micrometres when the stack has z positions, else
+    planes); with it every deblurring case gets a Richardson-Lucy column (``rl_iterations`` iterations).
+    """
     focus = check_plane_index(focus, stack.n_planes)
     rel = _distances(stack, focus)
     norm = engine.normalizer(stack.data)
@@ -62,14 +71,18 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
         out = dec(extrapolate(z(b), z(c), alpha))
         residual = x[b] + out - dec(z(b))
         pixel = x[b] / alpha - (1 - alpha) / alpha * x[c]
-        report.deblur.append({
+        row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
             "psnr": psnr(target, out), "ssim": ssim(target, out),
             "psnr_vs_reconstruction": psnr(recon_focus, out),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
             "identity_psnr": psnr(target, x[b]), "identity_ssim": ssim(target, x[b]),
             "pixel_psnr": psnr(target, pixel), "pixel_ssim": ssim(target, pixel),
-        })
+        }
+        if psf is not None:
+            rl = richardson_lucy(x[b], psf(rel[b]), rl_iterations)
+            row.update(rl_psnr=psnr(target, rl), rl_ssim=ssim(target, rl))
+        report.deblur.append(row)
     for a, b, c, alpha in triplets_for(stack.n_planes, stack.z_um, focus, "all")[:max_pairs]:
         out = dec(interpolate(z(a), z(c), alpha))
         pixel = alpha * x[a] + (1 - alpha) * x[c]
@@ -92,7 +105,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
 def summarize(reports: list[StackReport]) -> dict:
     """Medians over all cases of all stacks."""
     def med(rows, key):
-        vals = [r[key] for r in rows if np.isfinite(r[key])]
+        vals = [r[key] for r in rows if key in r and np.isfinite(r[key])]
         return float(np.median(vals)) if vals else float("nan")
 
     deb = [r for rep in reports for r in rep.deblur]
@@ -106,6 +119,7 @@ def summarize(reports: list[StackReport]) -> dict:
         "residual_psnr": med(deb, "residual_psnr"), "residual_ssim": med(deb, "residual_ssim"),
         "identity_psnr": med(deb, "identity_psnr"), "identity_ssim": med(deb, "identity_ssim"),
         "pixel_psnr": med(deb, "pixel_psnr"), "pixel_ssim": med(deb, "pixel_ssim"),
+        "rl_psnr": med(deb, "rl_psnr"), "rl_ssim": med(deb, "rl_ssim"),
         "deblur_gain_over_identity_db": float(np.median([r["psnr"] - r["identity_psnr"] for r in deb]))
         if deb else float("nan"),
         "synthesis_cases": len(syn),
@@ -121,15 +135,17 @@ def summarize(reports: list[StackReport]) -> dict:
 def format_table(reports: list[StackReport], summary: dict, model_name: str) -> str:
     """Plain-text table: one row per case, then the medians."""
     lines = [f"model: {model_name}", ""]
+    with_rl = np.isfinite(summary["rl_psnr"])
     head = f"{'task':<10}{'planes':<12}{'alpha':>7}{'PSNR':>8}{'PSNR_rec':>9}{'SSIM':>7}" \
-           f"{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}"
+           f"{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}" + (f"{'RL PSNR':>9}{'RL SSIM':>8}" if with_rl else "")
     for rep in reports:
         lines += [f"{rep.source}  (focus plane {rep.focus})", head]
         for r in rep.deblur:
             planes = "B={} C={}".format(r["B"], r["C"])
             lines.append(f"{'deblur':<10}{planes:<12}{r['alpha']:>7.3f}{r['psnr']:>8.2f}"
                          f"{r['psnr_vs_reconstruction']:>9.2f}{r['ssim']:>7.3f}{r['identity_psnr']:>9.2f}"
-                         f"{r['identity_ssim']:>8.3f}{r['pixel_psnr']:>9.2f}{r['pixel_ssim']:>8.3f}")
+                         f"{r['identity_ssim']:>8.3f}{r['pixel_psnr']:>9.2f}{r['pixel_ssim']:>8.3f}"
+                         + (f"{r['rl_psnr']:>9.2f}{r['rl_ssim']:>8.3f}" if "rl_psnr" in r else ""))
         for r in rep.synthesis:
             planes = "{}>{}<{}".format(r["A"], r["B"], r["C"])
             lines.append(f"{'synthesis':<10}{planes:<12}{r['alpha']:>7.3f}{r['psnr']:>8.2f}"
@@ -140,9 +156,11 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
         lines.append("")
     s = summary
     lines += [
-        "medians over all cases                     model  identity  pixel-space",
-        f"deblurring PSNR (dB, vs real focus)   {s['deblur_psnr']:>10.2f}{s['identity_psnr']:>10.2f}{s['pixel_psnr']:>13.2f}",
-        f"deblurring SSIM                       {s['deblur_ssim']:>10.3f}{s['identity_ssim']:>10.3f}{s['pixel_ssim']:>13.3f}",
+        "medians over all cases                     model  identity  pixel-space" + ("  Richardson-Lucy" if with_rl else ""),
+        f"deblurring PSNR (dB, vs real focus)   {s['deblur_psnr']:>10.2f}{s['identity_psnr']:>10.2f}{s['pixel_psnr']:>13.2f}"
+        + (f"{s['rl_psnr']:>17.2f}" if with_rl else ""),
+        f"deblurring SSIM                       {s['deblur_ssim']:>10.3f}{s['identity_ssim']:>10.3f}{s['pixel_ssim']:>13.3f}"
+        + (f"{s['rl_ssim']:>17.3f}" if with_rl else ""),
         f"deblurring PSNR vs reconstruction     {s['deblur_psnr_vs_reconstruction']:>10.2f}",
         f"deblurring PSNR, residual decoding    {s['residual_psnr']:>10.2f}   (x_B + D(z') - D(z_B))",
         f"blur synthesis PSNR (vs real plane)   {s['synthesis_psnr']:>10.2f}{s['synthesis_identity_psnr']:>10.2f}"

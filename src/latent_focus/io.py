@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import tifffile
 
 from .errors import InputError
+from .files import atomic_write
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 _Z_DIR = re.compile(r"(?:^|[_\-])z_?(\d+)$", re.IGNORECASE)
@@ -301,16 +301,7 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = Fals
         raise InputError(f"{path} already exists; choose another output or pass --overwrite")
     if not path.parent.exists():
         raise InputError(f"the folder {path.parent} does not exist; create it or choose another output")
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        axes = "ZYX" if data.ndim == 3 else "YX"
-        tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32), photometric="minisblack",
-                         metadata={"axes": axes, **(metadata or {})})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    axes = "ZYX" if data.ndim == 3 else "YX"
+    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32), photometric="minisblack",
+                                                    metadata={"axes": axes, **(metadata or {})}))
     return path

@@ -10,32 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import InputError
+from ..files import atomic_write
 from .registry import build_model
 
 FORMAT = "latent-focus-model/1"
 WEIGHTS = "weights.pt"
 CARD = "card.json"
 CHECKPOINT = "checkpoint.pt"
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def sha256_file(path: Path) -> str:
@@ -51,14 +38,14 @@ def save_model(folder: str | os.PathLike, model: nn.Module, card: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(folder / WEIGHTS, lambda tmp: torch.save(state, tmp))
+    atomic_write(folder / WEIGHTS, lambda tmp: torch.save(state, tmp))
     card = {**card, "format": FORMAT, "weights_sha256": sha256_file(folder / WEIGHTS)}
 
     def write_card(tmp):
         with open(tmp, "w") as f:
             json.dump(card, f, indent=1, default=_json_default)
 
-    _atomic_write(folder / CARD, write_card)
+    atomic_write(folder / CARD, write_card)
     return folder
 
 
@@ -106,7 +93,7 @@ def save_checkpoint(folder: str | os.PathLike, state: dict) -> Path:
     """Atomically write a training checkpoint (tensors, numbers, strings and lists only)."""
     path = Path(folder) / CHECKPOINT
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 

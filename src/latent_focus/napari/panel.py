@@ -193,25 +193,23 @@ class LatentFocusPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self._update_t_label()
 
+    def _viewer_connections(self) -> list:
+        """(event emitter, callback) pairs the panel listens to; connected on creation, cut on close."""
+        pairs = [(self.viewer.layers.events.inserted, self._on_inserted),
+                 (self.viewer.layers.events.removed, self._on_removed),
+                 (model_events.changed, self._on_models_changed),
+                 (self.viewer.dims.events.current_step, self._follow_viewer)]
+        for layer in self.viewer.layers:
+            pairs += [(layer.events.name, self._refresh_layers), (layer.events.data, self._on_data)]
+        return pairs
+
     def _connect_viewer(self) -> None:
-        layers = self.viewer.layers
-        layers.events.inserted.connect(self._on_inserted)
-        layers.events.removed.connect(self._on_removed)
-        model_events.changed.connect(self._on_models_changed)
-        self.viewer.dims.events.current_step.connect(self._follow_viewer)
-        for layer in layers:
-            layer.events.name.connect(self._refresh_layers)
-            layer.events.data.connect(self._on_data)
+        for emitter, callback in self._viewer_connections():
+            emitter.connect(callback)
 
     def _disconnect_viewer(self) -> None:
-        layers = self.viewer.layers
-        layers.events.inserted.disconnect(self._on_inserted)
-        layers.events.removed.disconnect(self._on_removed)
-        model_events.changed.disconnect(self._on_models_changed)
-        self.viewer.dims.events.current_step.disconnect(self._follow_viewer)
-        for layer in layers:
-            layer.events.name.disconnect(self._refresh_layers)
-            layer.events.data.disconnect(self._on_data)
+        for emitter, callback in self._viewer_connections():
+            emitter.disconnect(callback)
 
     # -- state -----------------------------------------------------------------------------------
     @property
