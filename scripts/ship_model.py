@@ -1,11 +1,12 @@
 """Copy a trained model folder into the package as a shipped model, with a complete model card.
 
     python scripts/ship_model.py MODEL_FOLDER --name default --command "latent-focus train ..." \
-        --data-recipe DATA/recipe.json --evaluation EVAL.json [--description TEXT]
+        --data-recipe DATA/recipe.json --evaluation EVAL.json [--description TEXT] [--base BASE_MODEL]
 
 The weights are copied unchanged (their SHA-256 stays valid); the card gains the model's name,
 description, the exact training command, the training data's origin and licences, and the
-evaluation results. The training checkpoint (optimizer state) is not shipped.
+evaluation results; for a fine-tuned model, ``--base`` adds the training record of the model it started
+from. The training checkpoint (optimizer state) is not shipped.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     p.add_argument("--data-recipe", type=Path, required=True, help="recipe.json of the training data")
     p.add_argument("--data-command", default="", help="the command that made the training data")
     p.add_argument("--evaluation", type=Path, action="append", default=[], help="JSON written by evaluate_models.py")
+    p.add_argument("--base", type=Path, default=None, help="the model folder this one was fine-tuned from")
     args = p.parse_args(argv)
 
     card = read_card(args.model)
@@ -54,6 +56,10 @@ def main(argv=None) -> None:
         "evaluation": {},
         "loss_history": card["loss_history"][::10] + card["loss_history"][-1:],
     })
+    if args.base is not None:
+        base = read_card(args.base)
+        card["training"]["base"] = {k: base[k] for k in ("weights_sha256", "training", "training_command")
+                                    if k in base}
     for path in args.evaluation:
         results = json.loads(path.read_text())
         card["evaluation"][path.stem] = {Path(k).name: v["summary"] for k, v in results.items()}

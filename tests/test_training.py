@@ -39,6 +39,22 @@ def test_regularization_terms(reg, keys):
     assert torch.isclose(terms["total"], sum(v for k, v in terms.items() if k != "total"))
 
 
+def test_extrapolation_term_decodes_the_extrapolated_latent():
+    from latent_focus.latent import extrapolate
+    from latent_focus.models import build_model
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    x = torch.rand(3, 2, 1, 32, 32)
+    with torch.no_grad():
+        terms = triplet_losses(model, x, torch.full((2,), 0.25), "direct", extrapolation=2.0)
+        za_ext = extrapolate(model.encode(x[1]), model.encode(x[2]), 0.25)
+        expected = 2.0 * (model.decode(za_ext) - x[0]).abs().mean()
+    assert set(terms) == {"rec", "interp", "latent", "extrap", "total"}
+    assert torch.isclose(terms["extrap"], expected)
+    with pytest.raises(InputError, match="extrapolation"):
+        TrainConfig(extrapolation=-1).check()
+
+
 def test_training_is_reproducible_and_learns(tmp_path, blurred_stack):
     runs = []
     for name in ("a", "b"):

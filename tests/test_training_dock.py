@@ -72,6 +72,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert dock.source.currentText() == "scratch"  # no shipped model in this models folder
     assert dock.stack_list.count() == 1 and dock.regularization.currentText() == "direct"
     dock.steps.setValue(12)
+    dock.extrapolation.setValue(1.5)
     name = dock.model_name.text()
     dock.start_button.click()
     assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
@@ -84,6 +85,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     card = json.loads((folder / "card.json").read_text())
     assert card["training"]["steps_done"] == 12 and card["preset"] == "tiny"
     assert card["training"]["recipe"]["regularization"] == "direct"
+    assert card["training"]["recipe"]["extrapolation"] == 1.5 and "extrap" in card["loss_history"][-1]
     assert announced == [str(folder)]
     assert dock.status.text() == f"Saved to {folder}"
     assert len(dock.loss_plot.series["train"]) == 12 and dock.loss_plot.series["validation"]

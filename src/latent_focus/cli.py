@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--triplets", default="auto", choices=("auto", "midpoint", "all"),
                    help="midpoint: only 2b = a + c; all: any b between a and c; auto: midpoint when possible")
+    p.add_argument("--extrapolation", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of a deblurring term: the sharpest plane decoded from the extrapolated latent "
+                        "(Eq. 2); 0, the default, trains exactly the paper's losses")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(p, model=False)
 
@@ -144,7 +147,8 @@ def _cmd_train(args) -> int:
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
     config = TrainConfig(preset=args.preset, regularization=args.regularization, loss=args.loss,
                          steps=args.steps or 1000, epochs=args.epochs, batch_size=args.batch_size,
-                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, triplets=args.triplets)
+                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, triplets=args.triplets,
+                         extrapolation=args.extrapolation)
     bar = _ProgressBar()
     last = None
     for progress in train(stacks, args.output, config, init=args.init, overwrite=args.overwrite):

@@ -136,8 +136,9 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
     """Plain-text table: one row per case, then the medians."""
     lines = [f"model: {model_name}", ""]
     with_rl = np.isfinite(summary["rl_psnr"])
-    head = f"{'task':<10}{'planes':<12}{'alpha':>7}{'PSNR':>8}{'PSNR_rec':>9}{'SSIM':>7}" \
-           f"{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}" + (f"{'RL PSNR':>9}{'RL SSIM':>8}" if with_rl else "")
+    head = (f"{'task':<10}{'planes':<12}{'alpha':>7}{'PSNR':>8}{'PSNR_rec':>9}{'SSIM':>7}"
+            f"{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}")
+    head += f"{'RL PSNR':>9}{'RL SSIM':>8}" if with_rl else ""
     for rep in reports:
         lines += [f"{rep.source}  (focus plane {rep.focus})", head]
         for r in rep.deblur:

@@ -48,6 +48,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     percentiles: tuple[float, float] = (0.1, 99.9)
     triplets: str = "auto"
+    extrapolation: float = 0.0
 
     def check(self) -> None:
         if self.regularization not in REGULARIZATIONS:
@@ -58,6 +59,8 @@ class TrainConfig:
             raise InputError("steps must be at least 1")
         if self.batch_size < 1 or self.crop < 16 or self.lr <= 0:
             raise InputError("batch size must be >= 1, crop >= 16 and learning rate > 0")
+        if not (math.isfinite(self.extrapolation) and self.extrapolation >= 0):
+            raise InputError(f"extrapolation weight must be >= 0; got {self.extrapolation}")
 
 
 @dataclass
@@ -194,17 +197,24 @@ def _mix(za, zc, alpha: torch.Tensor):
 
 
 def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
-                   loss: str = "l1") -> dict[str, torch.Tensor]:
-    """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``."""
+                   loss: str = "l1", extrapolation: float = 0.0) -> dict[str, torch.Tensor]:
+    """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``.
+
+    With ``extrapolation > 0`` a deblurring term is added with that weight: the sharpest plane ``a``
+    reconstructed from the extrapolated latent ``z_b/alpha - (1-alpha)/alpha*z_c`` (Eq. 2).
+    """
     rct = F.l1_loss if loss == "l1" else F.mse_loss
     xa, xb, xc = batch
     za, zc = model.encode(xa), model.encode(xc)
     terms = {"rec": 0.5 * (rct(model.decode(za), xa) + rct(model.decode(zc), xc))}
+    zb = model.encode(xb) if (regularization == "direct" or extrapolation > 0) else None
     if regularization in ("indirect", "direct"):
         zb_interp = _mix(za, zc, alpha)
         terms["interp"] = rct(model.decode(zb_interp), xb)
         if regularization == "direct":
-            terms["latent"] = (_flat(model.encode(xb)) - _flat(zb_interp)).abs().mean()
+            terms["latent"] = (_flat(zb) - _flat(zb_interp)).abs().mean()
+    if extrapolation > 0:
+        terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, 1.0 / alpha)), xa)
     terms["total"] = sum(terms.values())
     return terms
 
@@ -213,7 +223,7 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
 def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[str, float]:
     model.eval()
     x, alpha = batch[0].to(device), batch[1].to(device)
-    terms = triplet_losses(model, x, alpha, config.regularization, config.loss)
+    terms = triplet_losses(model, x, alpha, config.regularization, config.loss, config.extrapolation)
     xa, xb, xc = x
     interp = model.decode(_mix(model.encode(xa), model.encode(xc), alpha))
     model.train()
@@ -299,7 +309,8 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         while step < config.steps:
             x, alpha = _sample_batch(sources, config, rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                terms = triplet_losses(model, x.to(device), alpha.to(device), config.regularization, config.loss)
+                terms = triplet_losses(model, x.to(device), alpha.to(device), config.regularization, config.loss,
+                                       config.extrapolation)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()

@@ -127,6 +127,12 @@ class TrainingDock(QWidget):
         self.regularization.setCurrentText("direct")
         self.regularization.setToolTip("baseline: reconstruction only; indirect: + interpolated plane; "
                                        "direct: + latent consistency")
+        self.extrapolation = QDoubleSpinBox()
+        self.extrapolation.setRange(0, 100)
+        self.extrapolation.setSingleStep(0.5)
+        self.extrapolation.setValue(_DEFAULTS["extrapolation"])
+        self.extrapolation.setToolTip("weight of a deblurring term: the sharpest plane decoded from the extrapolated "
+                                      "latent (Eq. 2); 0 trains exactly the paper's losses")
         self.steps = QSpinBox()
         self.steps.setRange(1, 10_000_000)
         self.steps.setValue(_DEFAULTS["steps"])
@@ -178,6 +184,7 @@ class TrainingDock(QWidget):
         form.addRow("Start from", self.source)
         form.addRow("Preset", self.preset)
         form.addRow("Regularization", self.regularization)
+        form.addRow("Deblurring weight", self.extrapolation)
         form.addRow("Length", length)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Crop", self.crop)
@@ -203,8 +210,8 @@ class TrainingDock(QWidget):
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.status)
         self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
-                        self.steps, self.epochs, self.length_unit, self.batch_size, self.crop, self.lr,
-                        self.device, self.model_name]
+                        self.extrapolation, self.steps, self.epochs, self.length_unit, self.batch_size, self.crop,
+                        self.lr, self.device, self.model_name]
 
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
                       self.viewer.layers.events.moved):
@@ -327,7 +334,7 @@ class TrainingDock(QWidget):
         return TrainConfig(preset=self.preset.currentText(), regularization=self.regularization.currentText(),
                            steps=steps, epochs=self.epochs.value() if by_epochs else None,
                            batch_size=self.batch_size.value(), crop=self.crop.value(), lr=lr,
-                           device=self.device.currentText(),
+                           device=self.device.currentText(), extrapolation=self.extrapolation.value(),
                            validate_every=_DEFAULTS["validate_every"] if by_epochs else max(1, min(50, steps // 20)))
 
     def _output(self) -> tuple[Path | None, bool]:
