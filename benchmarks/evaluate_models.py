@@ -40,7 +40,7 @@ def real_series(data: Path) -> list[tuple[str, Stack, int, object]]:
             ("widefield bead", bead, idx.index(focus), bead_psf(bead_kernel))]
 
 
-def simulated_series(folder: Path) -> list[tuple[str, Stack, int]]:
+def simulated_series(folder: Path) -> list[tuple[str, Stack, int, None]]:
     """Held-out stacks written by scripts/make_training_data.py (focus = the plane at z = 0)."""
     recipe = json.loads((folder / "recipe.json").read_text())
     return [(r["file"], read_stack(folder / r["file"]), int(np.argmin(np.abs(r["z_um"]))), None) for r in recipe]

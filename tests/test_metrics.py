@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from latent_focus.metrics import apd, focus_measure, lds, psnr, ssim
+from latent_focus.metrics import apd, focus_measure, lds, linearity_by_side, psnr, ssim
 
 
 def test_psnr_hand_computed():
@@ -53,3 +53,16 @@ def test_focus_measure_prefers_sharp(blurred_stack):
     fm = [focus_measure(p) for p in blurred_stack]
     assert np.argmax(fm) == 0
     assert all(a > b for a, b in zip(fm, fm[1:]))
+
+
+def test_linearity_by_side_orders_planes_outward_from_focus():
+    # planes at z = -3..2 um, focus at index 3 (z = 0): latents on a line, equally spaced below focus,
+    # unevenly above it (0 -> 1 -> 3), and too few planes above for a score when one is dropped
+    positions = [-3.0, -2.0, -1.0, 0.0, 1.0, 3.0]
+    latents = [np.array([abs(p), 0.0]) for p in positions]
+    scores = linearity_by_side(latents.__getitem__, positions, 3)
+    assert scores["below"][0] == [3, 2, 1, 0] and scores["above"][0] == [3, 4, 5]
+    assert scores["below"][1:] == (pytest.approx(1.0), pytest.approx(0.0))
+    assert scores["above"][2] == pytest.approx(apd(latents[3:]))
+    assert scores["above"][2] > 0.1
+    assert set(linearity_by_side(latents.__getitem__, positions[:5], 3)) == {"below"}

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from latent_focus.errors import InputError
+from latent_focus.io import plane_positions
 from latent_focus.models import build_model, save_model
 from latent_focus.napari import live
 from latent_focus.napari import panel as panel_module
 from latent_focus.napari.layers import output_name
 from latent_focus.napari.panel import LatentFocusPanel
-from latent_focus.napari.planes import deblur_pair, parse_planes, plane_positions
+from latent_focus.napari.planes import deblur_pair, parse_planes
 
 PLUGIN = "napari-latent-focus"
 SAMPLE = "nuclei defocus"

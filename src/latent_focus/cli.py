@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -105,23 +104,12 @@ def _version() -> str:
     return __version__
 
 
-def _check_output(path: str, overwrite: bool) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"output {out} must end in .tif or .tiff")
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} already exists; choose another output or pass --overwrite")
-    if not out.parent.exists():
-        raise InputError(f"the folder {out.parent} does not exist; create it or choose another output")
-    return out
-
-
 def _cmd_apply(args) -> int:
     from .engine import LatentFocus
-    from .io import check_plane_index, read_stack, write_tiff
+    from .io import check_output_path, check_plane_index, read_stack, write_tiff
     from .latent import check_alpha
 
-    out = _check_output(args.output, args.overwrite)
+    out = check_output_path(args.output, args.overwrite)  # before any work: a bad output fails at once
     alphas = [check_alpha(a) for a in args.alpha]
     stack = read_stack(args.stack, channel=args.channel, field=args.field)
     i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
@@ -200,10 +188,12 @@ def _cmd_evaluate(args) -> int:
 
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
+    psf_stack = read_stack(args.psf) if args.psf else None
+    psfs = [_rl_psf(args, s, psf_stack) for s in stacks]
     engine = LatentFocus(args.model, args.device)
     t0 = time.perf_counter()
-    reports = [evaluate_stack(engine, s, f, args.max_cases, _rl_psf(args, s), args.rl_iterations)
-               for s, f in zip(stacks, focus)]
+    reports = [evaluate_stack(engine, s, f, args.max_cases, psf, args.rl_iterations)
+               for s, f, psf in zip(stacks, focus, psfs)]
     summary = summarize(reports)
     if args.json:
         print(json.dumps({"model": engine.name, "device": engine.device_name,
@@ -214,12 +204,14 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _rl_psf(args, stack):
-    """The ``defocus -> kernel`` function for evaluate's Richardson-Lucy column, or None without --optics/--psf."""
-    from .deconvolution import bead_psf, optics_psf
-    from .io import read_stack
+def _rl_psf(args, stack, psf):
+    """The ``defocus -> kernel`` function for evaluate's Richardson-Lucy column, or None without --optics/--psf.
 
-    if args.optics is None and args.psf is None:
+    ``psf`` is the stack read from ``--psf``, when given.
+    """
+    from .deconvolution import bead_psf, optics_psf
+
+    if args.optics is None and psf is None:
         return None
     pixel = args.pixel_size or stack.pixel_size_um
     if args.optics is not None:
@@ -229,7 +221,6 @@ def _rl_psf(args, stack):
             raise InputError(f"{stack.source}: --optics needs the planes' z positions (a z.txt beside the file) "
                              f"and the pixel size (--pixel-size UM)")
         return optics_psf(*args.optics, pixel_size_um=pixel)
-    psf = read_stack(args.psf)
     if psf.z_um is not None and psf.pixel_size_um and pixel and stack.z_um is not None:
         return bead_psf(psf.data, psf.z_um, psf.pixel_size_um, pixel)
     if stack.z_um is None:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import InputError
-from .simulate import _fast_len, _pad, born_wolf_psf, check_image, psf_from_bead_stack
+from .simulate import _fast_len, _kernel_otf, _pad, born_wolf_psf, check_image, psf_from_bead_stack
 from .tiling import plan_tiles, stitch
 
 __all__ = ["bead_psf", "estimate_defocus_psf", "optics_psf", "richardson_lucy", "richardson_lucy_tiled"]
@@ -109,10 +109,7 @@ def richardson_lucy(image, psf, iterations: int = 30, *, clip: bool = True, eps:
         hy, hx = min(cy, fshape[0] // 2 - 1), min(cx, fshape[1] // 2 - 1)
         k = k[cy - hy:cy + hy + 1, cx - hx:cx + hx + 1]
         k = k / k.sum()
-    buf = np.zeros(fshape, dtype=np.float32)
-    buf[:k.shape[0], :k.shape[1]] = k
-    buf = np.roll(buf, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))
-    otf = np.fft.rfft2(buf)
+    otf = _kernel_otf(k, fshape, np.float32)
     otf_conj = np.conj(otf)
     floor = np.float32(eps * max(float(xp.max()), 1e-12))
     est = xp.copy()
@@ -280,12 +277,9 @@ def estimate_defocus_psf(patch, candidates: Sequence[float], *, na: float = 0.75
         k = np.asarray(psf_fn(float(z)), dtype=np.float64)
         k = k / k.sum()
         psfs.append(k)
-        buf = np.zeros((h, w))
         kh, kw = min(k.shape[0], h), min(k.shape[1], w)
         kc = k[(k.shape[0] - kh) // 2:(k.shape[0] - kh) // 2 + kh, (k.shape[1] - kw) // 2:(k.shape[1] - kw) // 2 + kw]
-        buf[:kh, :kw] = kc
-        buf = np.roll(buf, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-        mtf2 = _radial_mean(np.abs(np.fft.rfft2(buf)) ** 2, fr, edges)[good]
+        mtf2 = _radial_mean(np.abs(_kernel_otf(kc, (h, w))) ** 2, fr, edges)[good]
         best = np.inf
         for beta in betas:
             g = centres[good] ** (-beta) * mtf2

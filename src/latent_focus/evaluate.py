@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
 from .deconvolution import richardson_lucy
 from .engine import LatentFocus
 from .errors import InputError
-from .io import Stack, check_plane_index
+from .io import Stack, check_plane_index, plane_positions
 from .latent import extrapolate, interpolate
-from .metrics import apd, lds, psnr, ssim
+from .metrics import linearity_by_side, psnr, ssim
 from .training import triplets_for
 
 
@@ -35,11 +36,6 @@ class StackReport:
     apd: dict = field(default_factory=dict)
 
 
-def _distances(stack: Stack, focus: int) -> np.ndarray:
-    pos = np.arange(stack.n_planes, dtype=float) if stack.z_um is None else np.asarray(stack.z_um, float)
-    return pos - pos[focus]
-
-
 def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int | None = None,
                    psf: Callable[[float], np.ndarray] | None = None, rl_iterations: int = 30) -> StackReport:
     """Deblurring and blur-synthesis cases, LDS and APD of one stack; see the module docstring.
@@ -48,57 +44,58 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     planes); with it every deblurring case gets a Richardson-Lucy column (``rl_iterations`` iterations).
     """
     focus = check_plane_index(focus, stack.n_planes)
-    rel = _distances(stack, focus)
+    pos = plane_positions(stack.n_planes, stack.z_um)
+    rel = pos - pos[focus]
     norm = engine.normalizer(stack.data)
     x = norm.normalize(stack.data)
-    enc = {}
-
-    def z(i):
-        if i not in enc:
-            enc[i] = engine.encode(stack.data[i], norm)
-        return enc[i]
 
     def dec(latent):
         return norm.normalize(engine.decode(latent))
 
+    # each plane is encoded, reconstructed and deconvolved at most once, however many cases use it
+    @cache
+    def z(i):
+        return engine.encode(stack.data[i], norm)
+
+    @cache
+    def recon(i):
+        return dec(z(i))
+
+    @cache
+    def restored(i):
+        return richardson_lucy(x[i], psf(rel[i]), rl_iterations)
+
     report = StackReport(stack.source, focus)
     target = x[focus]
-    recon_focus = dec(z(focus))
     pairs = [(b, c) for b in range(stack.n_planes) for c in range(stack.n_planes)
              if b != focus and c != focus and rel[b] * rel[c] > 0 and abs(rel[b]) < abs(rel[c])]
     for b, c in pairs[:max_pairs]:
         alpha = 1.0 - rel[b] / rel[c]
         out = dec(extrapolate(z(b), z(c), alpha))
-        residual = x[b] + out - dec(z(b))
+        residual = x[b] + out - recon(b)
         pixel = x[b] / alpha - (1 - alpha) / alpha * x[c]
         row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
             "psnr": psnr(target, out), "ssim": ssim(target, out),
-            "psnr_vs_reconstruction": psnr(recon_focus, out),
+            "psnr_vs_reconstruction": psnr(recon(focus), out),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
             "identity_psnr": psnr(target, x[b]), "identity_ssim": ssim(target, x[b]),
             "pixel_psnr": psnr(target, pixel), "pixel_ssim": ssim(target, pixel),
         }
         if psf is not None:
-            rl = richardson_lucy(x[b], psf(rel[b]), rl_iterations)
-            row.update(rl_psnr=psnr(target, rl), rl_ssim=ssim(target, rl))
+            row.update(rl_psnr=psnr(target, restored(b)), rl_ssim=ssim(target, restored(b)))
         report.deblur.append(row)
     for a, b, c, alpha in triplets_for(stack.n_planes, stack.z_um, focus, "all")[:max_pairs]:
         out = dec(interpolate(z(a), z(c), alpha))
         pixel = alpha * x[a] + (1 - alpha) * x[c]
         report.synthesis.append({
             "A": a, "B": b, "C": c, "alpha": round(float(alpha), 4),
-            "psnr": psnr(x[b], out), "psnr_vs_reconstruction": psnr(dec(z(b)), out),
+            "psnr": psnr(x[b], out), "psnr_vs_reconstruction": psnr(recon(b), out),
             "ssim": ssim(x[b], out),
             "identity_psnr": psnr(x[b], x[a]), "pixel_psnr": psnr(x[b], pixel),
         })
-    for side, sign in (("below", -1), ("above", 1)):
-        idx = sorted((i for i in range(stack.n_planes) if sign * rel[i] > 0 or i == focus),
-                     key=lambda i: abs(rel[i]))
-        if len(idx) >= 3:
-            latents = [z(i).flatten() for i in idx]
-            report.lds[side] = lds(latents)
-            report.apd[side] = apd(latents)
+    for side, (_, side_lds, side_apd) in linearity_by_side(lambda i: z(i).flatten(), pos, focus).items():
+        report.lds[side], report.apd[side] = side_lds, side_apd
     return report
 
 

@@ -56,6 +56,16 @@ class Stack:
         return self.data[index]
 
 
+def plane_positions(n_planes: int, z_um=None) -> np.ndarray:
+    """Focal position of each plane: ``z_um`` (micrometres) where known, else the plane index."""
+    if z_um is None:
+        return np.arange(n_planes, dtype=float)
+    pos = np.asarray(z_um, dtype=float).ravel()
+    if pos.shape != (n_planes,):
+        raise InputError(f"{pos.size} z positions for {n_planes} planes; give one z position per plane")
+    return pos
+
+
 def check_plane_index(index: int, n_planes: int) -> int:
     if not -n_planes <= index < n_planes:
         raise InputError(
@@ -288,12 +298,8 @@ class Normalizer:
         return {"low": self.low, "high": self.high}
 
 
-def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = False,
-               metadata: dict | None = None) -> Path:
-    """Write ``data`` as a float32 TIFF atomically (temporary file, then rename).
-
-    Raises :class:`InputError` when ``path`` exists and ``overwrite`` is false, so nothing is lost.
-    """
+def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``path`` as a Path when a TIFF may be written there; :class:`InputError` otherwise (nothing is lost)."""
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"output {path} must end in .tif or .tiff")
@@ -301,6 +307,16 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = Fals
         raise InputError(f"{path} already exists; choose another output or pass --overwrite")
     if not path.parent.exists():
         raise InputError(f"the folder {path.parent} does not exist; create it or choose another output")
+    return path
+
+
+def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = False,
+               metadata: dict | None = None) -> Path:
+    """Write ``data`` as a float32 TIFF atomically (temporary file, then rename).
+
+    Raises :class:`InputError` when ``path`` exists and ``overwrite`` is false, so nothing is lost.
+    """
+    path = check_output_path(path, overwrite)
     axes = "ZYX" if data.ndim == 3 else "YX"
     atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32), photometric="minisblack",
                                                     metadata={"axes": axes, **(metadata or {})}))

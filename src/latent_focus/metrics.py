@@ -95,6 +95,22 @@ def apd(latents) -> float:
     return float(np.mean(np.abs(real - interp)) / total)
 
 
+def linearity_by_side(latent, positions, focus: int) -> dict[str, tuple[list[int], float, float]]:
+    """LDS and APD on each side of focus: ``{"below"|"above": (planes, LDS, APD)}``.
+
+    ``latent(i)`` gives plane ``i``'s latent; each side's planes run outward from the focus plane
+    (which both sides share), ordered by distance from it. Sides with fewer than three planes are left out.
+    """
+    rel = np.asarray(positions, dtype=float) - float(positions[focus])
+    out = {}
+    for side, sign in (("below", -1), ("above", 1)):
+        planes = sorted((i for i in range(len(rel)) if sign * rel[i] > 0 or i == focus), key=lambda i: abs(rel[i]))
+        if len(planes) >= 3:
+            latents = [latent(i) for i in planes]
+            out[side] = (planes, lds(latents), apd(latents))
+    return out
+
+
 def focus_measure(plane: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian, normalised by the squared mean (scale-free)."""
     p = np.asarray(plane, dtype=np.float64)

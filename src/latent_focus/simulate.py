@@ -366,10 +366,10 @@ def _pad_amount(kshape: tuple[int, int]) -> tuple[int, int]:
     return kshape[0] // 2 + 1, kshape[1] // 2 + 1
 
 
-def _kernel_otf(kernel: np.ndarray, fshape: tuple[int, int]) -> np.ndarray:
+def _kernel_otf(kernel: np.ndarray, fshape: tuple[int, int], dtype=np.float64) -> np.ndarray:
     """rfft2 of ``kernel`` zero-padded to ``fshape`` with its centre pixel moved to the origin."""
     kh, kw = kernel.shape
-    buf = np.zeros(fshape, dtype=np.float64)
+    buf = np.zeros(fshape, dtype=dtype)
     buf[:kh, :kw] = kernel
     buf = np.roll(buf, (-(kh // 2), -(kw // 2)), axis=(0, 1))
     return np.fft.rfft2(buf)

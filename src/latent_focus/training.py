@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from .device import describe, select_device
 from .errors import InputError
-from .io import Normalizer, Stack, check_planes
+from .io import Normalizer, Stack, check_planes, plane_positions
 from .metrics import focus_measure, psnr
 from .models import build_model, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
@@ -103,7 +103,7 @@ def triplets_for(n_planes: int, z_um: np.ndarray | None, focus: int,
     """
     if mode not in ("auto", "midpoint", "all"):
         raise InputError(f"unknown triplet mode {mode!r}; pass auto, midpoint or all")
-    pos = np.arange(n_planes, dtype=float) if z_um is None else np.asarray(z_um, dtype=float)
+    pos = plane_positions(n_planes, z_um)
     rel = pos - pos[focus]
     out = []
     for a in range(n_planes):

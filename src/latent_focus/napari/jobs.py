@@ -14,11 +14,11 @@ import torch
 from torch.nn import functional as F
 
 from ..engine import Encoded, LatentFocus
-from ..io import Normalizer
+from ..io import Normalizer, plane_positions
 from ..latent import extrapolate, interpolate
-from ..metrics import apd, lds
+from ..metrics import linearity_by_side
 from ..training import find_focus
-from .planes import deblur_pair, plane_positions
+from .planes import deblur_pair
 
 PREVIEW_SIDE = 256  # long side of the preview planes decoded while the slider is dragged
 T_MAX = 3.0
@@ -160,10 +160,7 @@ def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
     var = s ** 2 / max(float((s ** 2).sum()), 1e-30)
     explained = (float(var[0]), float(var[1]) if len(var) > 1 else 0.0)
     focus = find_focus(stack)
-    scores = {}
-    for name, order in (("below", range(focus, -1, -1)), ("above", range(focus, len(z)))):
-        order = list(order)
-        if len(order) >= 3:
-            side_latents = [z[i] for i in order]
-            scores[f"{name} focus ({order[0]}-{order[-1]})"] = (lds(side_latents), apd(side_latents))
+    scores = {f"{side} focus ({planes[0]}-{planes[-1]})": (side_lds, side_apd)
+              for side, (planes, side_lds, side_apd) in
+              linearity_by_side(z.__getitem__, np.arange(len(z)), focus).items()}
     return LatentView(coords, explained, focus, scores)

@@ -200,8 +200,11 @@ class LatentFocusPanel(QWidget):
                  (model_events.changed, self._on_models_changed),
                  (self.viewer.dims.events.current_step, self._follow_viewer)]
         for layer in self.viewer.layers:
-            pairs += [(layer.events.name, self._refresh_layers), (layer.events.data, self._on_data)]
+            pairs += self._layer_connections(layer)
         return pairs
+
+    def _layer_connections(self, layer) -> list:
+        return [(layer.events.name, self._refresh_layers), (layer.events.data, self._on_data)]
 
     def _connect_viewer(self) -> None:
         for emitter, callback in self._viewer_connections():
@@ -234,8 +237,8 @@ class LatentFocusPanel(QWidget):
 
     # -- layers and planes -----------------------------------------------------------------------
     def _on_inserted(self, event) -> None:
-        event.value.events.name.connect(self._refresh_layers)
-        event.value.events.data.connect(self._on_data)
+        for emitter, callback in self._layer_connections(event.value):
+            emitter.connect(callback)
         self._refresh_layers()
 
     def _on_removed(self, event) -> None:
@@ -435,16 +438,14 @@ class LatentFocusPanel(QWidget):
         if sharp == blurry:
             show_error("choose two different planes B and C")
             return
-        name = f"{layer.name} blur synthesis [{sharp},{blurry}]"
-        template = L.stack_template(layer)
+        name, template = f"{layer.name} blur synthesis [{sharp},{blurry}]", L.stack_template(layer)
+        meta = {"source": layer.name, "planes": [sharp, blurry], "model": engine.name, "mode": "blur synthesis"}
 
         def done(result):
             out, ts = result
-            meta = {"source": layer_name, "planes": [sharp, blurry], "t": ts.tolist(), "alpha": ts.tolist(),
-                    "model": engine.name, "mode": "blur synthesis"}
-            self.viewer.add_image(out, name=name, metadata=meta, **template)
+            self.viewer.add_image(out, name=name, metadata={**meta, "t": ts.tolist(), "alpha": ts.tolist()},
+                                  **template)
 
-        layer_name = layer.name
         self._run_batch(synthesize_levels, (engine, stack[sharp], stack[blurry], self.levels_spin.value(), norm),
                         done, f"synthesising blur between planes {sharp} and {blurry}")
 

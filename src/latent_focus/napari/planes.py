@@ -35,13 +35,6 @@ def blurrier_neighbour(stack: np.ndarray, plane: int) -> int:
     return min(candidates, key=lambda p: focus_measure(stack[p]))
 
 
-def plane_positions(n_planes: int, z_um=None) -> np.ndarray:
-    """Focal position of each plane: ``z_um`` where known, else the plane index."""
-    if z_um is not None and len(z_um) == n_planes:
-        return np.asarray(z_um, dtype=float)
-    return np.arange(n_planes, dtype=float)
-
-
 def deblur_pair(plane: int, focus: int, positions: np.ndarray) -> tuple[int, int, float] | None:
     """``(sharper, blurrier, alpha)`` whose extrapolation estimates the in-focus plane from ``plane``.
 

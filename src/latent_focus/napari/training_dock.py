@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..io import Stack, read_stack
 from ..models import PRESETS, list_models, read_card, user_models_dir
 from ..training import REGULARIZATIONS, Progress, TrainConfig, train
+from . import layers as L
 from .events import model_events
 from .loss_plot import LossPlot
 
@@ -53,6 +54,18 @@ def _unlink(run: "_Run", links: list[tuple], *_) -> None:
     for signal, slot in links:
         if slot() is not None:
             signal.disconnect(slot())
+
+
+def _number_box(box_type, lo, hi, value, *, step=None, suffix: str = "", tip: str = ""):
+    """A QSpinBox / QDoubleSpinBox with its range, value and, optionally, step, suffix and tooltip."""
+    box = box_type()
+    box.setRange(lo, hi)
+    if step is not None:
+        box.setSingleStep(step)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    box.setToolTip(tip)
+    return box
 
 
 def _duration(seconds: float) -> str:
@@ -127,31 +140,18 @@ class TrainingDock(QWidget):
         self.regularization.setCurrentText("direct")
         self.regularization.setToolTip("baseline: reconstruction only; indirect: + interpolated plane; "
                                        "direct: + latent consistency")
-        self.extrapolation = QDoubleSpinBox()
-        self.extrapolation.setRange(0, 100)
-        self.extrapolation.setSingleStep(0.5)
-        self.extrapolation.setValue(_DEFAULTS["extrapolation"])
-        self.extrapolation.setToolTip("weight of a deblurring term: the sharpest plane decoded from the extrapolated "
-                                      "latent (Eq. 2); 0 trains exactly the paper's losses")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 10_000_000)
-        self.steps.setValue(_DEFAULTS["steps"])
-        self.epochs = QDoubleSpinBox()
-        self.epochs.setRange(0.01, 100_000)
-        self.epochs.setValue(10)
+        self.extrapolation = _number_box(QDoubleSpinBox, 0, 100, _DEFAULTS["extrapolation"], step=0.5,
+                                         tip="weight of a deblurring term: the sharpest plane decoded from the "
+                                             "extrapolated latent (Eq. 2); 0 trains exactly the paper's losses")
+        self.steps = _number_box(QSpinBox, 1, 10_000_000, _DEFAULTS["steps"])
+        self.epochs = _number_box(QDoubleSpinBox, 0.01, 100_000, 10)
         self.epochs.hide()
         self.length_unit = QComboBox()
         self.length_unit.addItems(["steps", "epochs"])
         self.length_unit.currentTextChanged.connect(self._unit_changed)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 1024)
-        self.batch_size.setValue(_DEFAULTS["batch_size"])
-        self.crop = QSpinBox()
-        self.crop.setRange(16, 4096)
-        self.crop.setSingleStep(16)
-        self.crop.setValue(_DEFAULTS["crop"])
-        self.crop.setSuffix(" px")
-        self.crop.setToolTip("side of the square training crops; at most the plane size")
+        self.batch_size = _number_box(QSpinBox, 1, 1024, _DEFAULTS["batch_size"])
+        self.crop = _number_box(QSpinBox, 16, 4096, _DEFAULTS["crop"], step=16, suffix=" px",
+                                tip="side of the square training crops; at most the plane size")
         self.lr = QLineEdit(f"{_DEFAULTS['lr']:g}")
         self.lr.setToolTip("Adam learning rate, e.g. 1e-4")
         self.device = QComboBox()
@@ -316,9 +316,8 @@ class TrainingDock(QWidget):
                 continue
             layer = self.viewer.layers[key]
             data = layer.data[0] if layer.multiscale else layer.data
-            if data.ndim > 3:  # take the displayed (z, y, x) volume of e.g. a time series
-                here = np.round(layer.world_to_data(self.viewer.dims.point[-layer.ndim:])[:data.ndim - 3])
-                data = data[tuple(int(np.clip(v, 0, n - 1)) for v, n in zip(here, data.shape))]
+            lead = L.leading_index(layer, self.viewer)  # the displayed (z, y, x) volume of e.g. a time series
+            data = data[lead] if lead else data
             stacks.append(Stack(np.array(data, dtype=np.float32), source=f"napari layer {layer.name!r}"))
         if not stacks:
             raise InputError("no training stack is checked; open a z-stack as an image layer or add TIFF files")
