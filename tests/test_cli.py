@@ -38,13 +38,14 @@ def test_synthesize_sweep_and_deblur(tmp_path, stack_file, tiny_model, blurred_s
 def test_train_then_evaluate(tmp_path, stack_file, capsys):
     model = tmp_path / "model"
     assert run("train", stack_file, "-o", model, "--preset", "tiny", "--steps", 3, "--crop", 64,
-               "--batch-size", 2, "--device", "cpu") == 0
-    assert (model / "card.json").is_file()
+               "--batch-size", 2, "--device", "cpu", "--relative-latent") == 0
+    import json
+    card = json.loads((model / "card.json").read_text())
+    assert card["training"]["recipe"]["relative_latent"] is True
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 3) == 0
     table = capsys.readouterr().out
     assert "deblurring PSNR" in table and "LDS" in table and "identity" in table
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 2, "--json") == 0
-    import json
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["deblur_cases"] >= 1 and np.isfinite(report["summary"]["lds"])
 

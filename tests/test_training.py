@@ -55,6 +55,62 @@ def test_extrapolation_term_decodes_the_extrapolated_latent():
         TrainConfig(extrapolation=-1).check()
 
 
+class _Scaled(torch.nn.Module):
+    """A model whose latent is another model's, times ``k`` (and decoded back)."""
+
+    def __init__(self, inner, k):
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def encode(self, x):
+        return tuple(p * self.k for p in self.inner.encode(x))
+
+    def decode(self, z):
+        return self.inner.decode(tuple(p / self.k for p in z))
+
+
+def test_relative_latent_term_ignores_latent_scale():
+    from latent_focus.models import build_model
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    x = torch.rand(3, 2, 1, 32, 32)
+    alpha = torch.full((2,), 0.5)
+    with torch.no_grad():
+        plain = [triplet_losses(m, x, alpha, "direct")["latent"] for m in (model, _Scaled(model, 100.0))]
+        rel = [triplet_losses(m, x, alpha, "direct", relative_latent=True)["latent"]
+               for m in (model, _Scaled(model, 100.0))]
+    assert torch.isclose(plain[1], 100 * plain[0], rtol=1e-4)  # Eq. 4 scales with the latent
+    assert torch.isclose(rel[1], rel[0], rtol=5e-3) and rel[0] > 0
+    with torch.no_grad():  # a latent exactly linear in the triplet gives zero
+        za, zc = model.encode(x[0]), model.encode(x[2])
+        linear = type("Linear", (), {"encode": lambda self, t: za if t is x[0] else zc if t is x[2] else
+                                     tuple(0.5 * a + 0.5 * c for a, c in zip(za, zc)),
+                                     "decode": lambda self, z: model.decode(z)})()
+        assert float(triplet_losses(linear, x, alpha, "direct", relative_latent=True)["latent"]) < 1e-6
+    with pytest.raises(InputError, match="direct"):
+        TrainConfig(regularization="indirect", relative_latent=True).check()
+
+
+@pytest.mark.parametrize("reg", ["baseline", "direct"])
+def test_validation_scores_the_interpolated_plane(reg):
+    from latent_focus.metrics import psnr
+    from latent_focus.models import build_model
+    from latent_focus.training import _validate
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    x, alpha = torch.rand(3, 2, 1, 32, 32), torch.tensor([0.5, 0.25])
+    out = _validate(model, (x, alpha), _cfg(regularization=reg), torch.device("cpu"))
+    assert model.training
+    model.eval()
+    with torch.no_grad():
+        za, zc = model.encode(x[0]), model.encode(x[2])
+        w = alpha.view(-1, 1, 1, 1)
+        interp = model.decode(tuple(w * a + (1 - w) * c for a, c in zip(za, zc)))
+    expected = np.mean([psnr(t.numpy(), p.numpy(), data_range=1.0) for t, p in zip(x[1, :, 0], interp[:, 0])])
+    assert out["val_psnr_interp"] == pytest.approx(expected, abs=1e-4)
+    assert ("val_interp" in out) == (reg == "direct")
+
+
 def test_training_is_reproducible_and_learns(tmp_path, blurred_stack):
     runs = []
     for name in ("a", "b"):

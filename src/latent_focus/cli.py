@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extrapolation", type=float, default=0.0, metavar="WEIGHT",
                    help="weight of a deblurring term: the sharpest plane decoded from the extrapolated latent "
                         "(Eq. 2); 0, the default, trains exactly the paper's losses")
+    p.add_argument("--relative-latent", action="store_true",
+                   help="direct regularization: divide the latent L1 (Eq. 4) by the latent distance between "
+                        "planes a and c, so the latent cannot meet it by shrinking")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(p, model=False)
 
@@ -136,7 +139,7 @@ def _cmd_train(args) -> int:
     config = TrainConfig(preset=args.preset, regularization=args.regularization, loss=args.loss,
                          steps=args.steps or 1000, epochs=args.epochs, batch_size=args.batch_size,
                          crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, triplets=args.triplets,
-                         extrapolation=args.extrapolation)
+                         extrapolation=args.extrapolation, relative_latent=args.relative_latent)
     bar = _ProgressBar()
     last = None
     for progress in train(stacks, args.output, config, init=args.init, overwrite=args.overwrite):

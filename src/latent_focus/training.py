@@ -49,6 +49,7 @@ class TrainConfig:
     percentiles: tuple[float, float] = (0.1, 99.9)
     triplets: str = "auto"
     extrapolation: float = 0.0
+    relative_latent: bool = False
 
     def check(self) -> None:
         if self.regularization not in REGULARIZATIONS:
@@ -61,6 +62,8 @@ class TrainConfig:
             raise InputError("batch size must be >= 1, crop >= 16 and learning rate > 0")
         if not (math.isfinite(self.extrapolation) and self.extrapolation >= 0):
             raise InputError(f"extrapolation weight must be >= 0; got {self.extrapolation}")
+        if self.relative_latent and self.regularization != "direct":
+            raise InputError("a relative latent term needs direct regularization; pass --regularization direct")
 
 
 @dataclass
@@ -182,10 +185,27 @@ def _validation_batch(sources: list[_Source], config: TrainConfig):
     return _batch(crops, alphas) if crops else None
 
 
+def _parts(z) -> list[torch.Tensor]:
+    """The parts of a latent: a multi-scale tuple's tensors, or the one tensor."""
+    return list(z) if isinstance(z, (tuple, list)) else [z]
+
+
 def _flat(z) -> torch.Tensor:
-    if isinstance(z, (tuple, list)):
-        return torch.cat([p.flatten(1) for p in z], dim=1)
-    return z.flatten(1)
+    """(B, n) view of a latent, all parts concatenated per sample."""
+    return torch.cat([p.flatten(1) for p in _parts(z)], dim=1)
+
+
+def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
+    """Eq. 4's L1 between ``z_b`` and ``z_b'``; ``relative`` divides it, per sample and latent part, by the
+    L1 between ``z_a`` and ``z_c``, so it cannot be lowered by shrinking the latent."""
+    if not relative:
+        return (_flat(zb) - _flat(zb_interp)).abs().mean()
+    terms = []
+    for b, bi, a, c in zip(_parts(zb), _parts(zb_interp), _parts(za), _parts(zc)):
+        gap = (b - bi).abs().flatten(1).mean(1)
+        span = (a - c).abs().flatten(1).mean(1)
+        terms.append(gap / (span + 1e-6))
+    return torch.stack(terms).mean()
 
 
 def _mix(za, zc, alpha: torch.Tensor):
@@ -197,11 +217,14 @@ def _mix(za, zc, alpha: torch.Tensor):
 
 
 def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
-                   loss: str = "l1", extrapolation: float = 0.0) -> dict[str, torch.Tensor]:
+                   loss: str = "l1", extrapolation: float = 0.0,
+                   relative_latent: bool = False, outputs: dict | None = None) -> dict[str, torch.Tensor]:
     """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``.
 
     With ``extrapolation > 0`` a deblurring term is added with that weight: the sharpest plane ``a``
     reconstructed from the extrapolated latent ``z_b/alpha - (1-alpha)/alpha*z_c`` (Eq. 2).
+    ``relative_latent`` makes Eq. 4 scale-free (see :func:`_latent_distance`). A dict passed as
+    ``outputs`` receives the decoded interpolation under ``"interp"`` when one is computed.
     """
     rct = F.l1_loss if loss == "l1" else F.mse_loss
     xa, xb, xc = batch
@@ -210,9 +233,12 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
     zb = model.encode(xb) if (regularization == "direct" or extrapolation > 0) else None
     if regularization in ("indirect", "direct"):
         zb_interp = _mix(za, zc, alpha)
-        terms["interp"] = rct(model.decode(zb_interp), xb)
+        interp = model.decode(zb_interp)
+        if outputs is not None:
+            outputs["interp"] = interp
+        terms["interp"] = rct(interp, xb)
         if regularization == "direct":
-            terms["latent"] = (_flat(zb) - _flat(zb_interp)).abs().mean()
+            terms["latent"] = _latent_distance(zb, zb_interp, za, zc, relative_latent)
     if extrapolation > 0:
         terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, 1.0 / alpha)), xa)
     terms["total"] = sum(terms.values())
@@ -223,9 +249,13 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
 def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[str, float]:
     model.eval()
     x, alpha = batch[0].to(device), batch[1].to(device)
-    terms = triplet_losses(model, x, alpha, config.regularization, config.loss, config.extrapolation)
+    decoded = {}
+    terms = triplet_losses(model, x, alpha, config.regularization, config.loss, config.extrapolation,
+                           config.relative_latent, outputs=decoded)
     xa, xb, xc = x
-    interp = model.decode(_mix(model.encode(xa), model.encode(xc), alpha))
+    interp = decoded.get("interp")
+    if interp is None:  # baseline: the loss never decodes the interpolated latent
+        interp = model.decode(_mix(model.encode(xa), model.encode(xc), alpha))
     model.train()
     out = {f"val_{k}": float(v) for k, v in terms.items()}
     out["val_psnr_interp"] = float(np.mean([psnr(t.cpu().numpy(), p.cpu().numpy(), data_range=1.0)
@@ -310,7 +340,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
             x, alpha = _sample_batch(sources, config, rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 terms = triplet_losses(model, x.to(device), alpha.to(device), config.regularization, config.loss,
-                                       config.extrapolation)
+                                       config.extrapolation, config.relative_latent)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
