@@ -69,6 +69,23 @@ class _Scaled(torch.nn.Module):
         return self.inner.decode(tuple(p / self.k for p in z))
 
 
+class _MidpointLatent(torch.nn.Module):
+    """Another model, except that plane b of ``batch`` is encoded as the midpoint of planes a and c."""
+
+    def __init__(self, inner, batch):
+        super().__init__()
+        self.inner, self.batch = inner, batch
+
+    def encode(self, x):
+        if not torch.equal(x, self.batch[1]):
+            return self.inner.encode(x)
+        za, zc = self.inner.encode(self.batch[0]), self.inner.encode(self.batch[2])
+        return tuple(0.5 * a + 0.5 * c for a, c in zip(za, zc))
+
+    def decode(self, z):
+        return self.inner.decode(z)
+
+
 def test_relative_latent_term_ignores_latent_scale():
     from latent_focus.models import build_model
     torch.manual_seed(0)
@@ -82,11 +99,10 @@ def test_relative_latent_term_ignores_latent_scale():
     assert torch.isclose(plain[1], 100 * plain[0], rtol=1e-4)  # Eq. 4 scales with the latent
     assert torch.isclose(rel[1], rel[0], rtol=5e-3) and rel[0] > 0
     with torch.no_grad():  # a latent exactly linear in the triplet gives zero
-        za, zc = model.encode(x[0]), model.encode(x[2])
-        linear = type("Linear", (), {"encode": lambda self, t: za if t is x[0] else zc if t is x[2] else
-                                     tuple(0.5 * a + 0.5 * c for a, c in zip(za, zc)),
-                                     "decode": lambda self, z: model.decode(z)})()
+        linear = _MidpointLatent(model, x)
         assert float(triplet_losses(linear, x, alpha, "direct", relative_latent=True)["latent"]) < 1e-6
+        # ... and not at another alpha, where b should sit elsewhere on the line from a to c
+        assert float(triplet_losses(linear, x, alpha / 2, "direct", relative_latent=True)["latent"]) > 0.1
     with pytest.raises(InputError, match="direct"):
         TrainConfig(regularization="indirect", relative_latent=True).check()
 

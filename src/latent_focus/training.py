@@ -245,13 +245,19 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
     return terms
 
 
+def _losses(model, x: torch.Tensor, alpha: torch.Tensor, config: TrainConfig,
+            outputs: dict | None = None) -> dict[str, torch.Tensor]:
+    """:func:`triplet_losses` with the loss settings of ``config``."""
+    return triplet_losses(model, x, alpha, config.regularization, config.loss, config.extrapolation,
+                          config.relative_latent, outputs)
+
+
 @torch.no_grad()
 def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[str, float]:
     model.eval()
     x, alpha = batch[0].to(device), batch[1].to(device)
     decoded = {}
-    terms = triplet_losses(model, x, alpha, config.regularization, config.loss, config.extrapolation,
-                           config.relative_latent, outputs=decoded)
+    terms = _losses(model, x, alpha, config, outputs=decoded)
     xa, xb, xc = x
     interp = decoded.get("interp")
     if interp is None:  # baseline: the loss never decodes the interpolated latent
@@ -339,8 +345,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         while step < config.steps:
             x, alpha = _sample_batch(sources, config, rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                terms = triplet_losses(model, x.to(device), alpha.to(device), config.regularization, config.loss,
-                                       config.extrapolation, config.relative_latent)
+                terms = _losses(model, x.to(device), alpha.to(device), config)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
