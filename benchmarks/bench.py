@@ -182,12 +182,6 @@ class CudaMemory:
 # --------------------------------------------------------------------------------------------------
 # one case (worker side)
 # --------------------------------------------------------------------------------------------------
-def _tree(fn, z):
-    if isinstance(z, (tuple, list)):
-        return type(z)(_tree(fn, p) for p in z)
-    return fn(z)
-
-
 def _latent_like(preset: str, size: int, device, channels_last: bool = False):
     """A latent of the shape ``preset`` gives a ``size`` x ``size`` plane, without running the encoder.
 
@@ -196,6 +190,7 @@ def _latent_like(preset: str, size: int, device, channels_last: bool = False):
     """
     import torch
 
+    from latent_focus.latent import map_parts
     from latent_focus.models import build_model
 
     meta = build_model(preset).eval().to("meta")
@@ -203,7 +198,7 @@ def _latent_like(preset: str, size: int, device, channels_last: bool = False):
         shapes = meta.encode(torch.empty(1, 1, size, size, device="meta"))
     gen = torch.Generator().manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return _tree(lambda t: torch.randn(t.shape, generator=gen).to(device).contiguous(memory_format=fmt), shapes)
+    return map_parts(lambda t: torch.randn(t.shape, generator=gen).to(device).contiguous(memory_format=fmt), shapes)
 
 
 def _time(fn, sync, spec: dict) -> dict:

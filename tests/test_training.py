@@ -150,6 +150,21 @@ def test_resume_continues_where_it_stopped(tmp_path, blurred_stack):
     assert np.allclose(first + rest, full, rtol=1e-4)
 
 
+def test_checkpoint_from_before_a_new_setting_still_resumes(tmp_path, blurred_stack):
+    gen = train([blurred_stack], tmp_path / "m", _cfg(steps=6))
+    [next(gen) for _ in range(3)]
+    gen.close()
+    path = tmp_path / "m" / CHECKPOINT
+    state = torch.load(path, weights_only=True)
+    del state["recipe"]["relative_latent"]  # written before that setting existed; its default applies
+    torch.save(state, path)
+    assert len(list(train([blurred_stack], tmp_path / "m", _cfg(steps=6)))) == 3
+    state["recipe"]["relative_latent"] = True  # a different recipe is a different run
+    torch.save(state, path)
+    with pytest.raises(InputError, match="already exists"):
+        list(train([blurred_stack], tmp_path / "m", _cfg(steps=6)))
+
+
 def test_existing_output_is_not_clobbered(tmp_path, blurred_stack):
     list(train([blurred_stack], tmp_path / "m", _cfg()))
     before = (tmp_path / "m" / WEIGHTS).read_bytes()

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from .device import describe, select_device
 from .errors import InputError
 from .io import Normalizer, check_planes
-from .latent import extrapolate, interpolate
+from .latent import extrapolate, interpolate, map_parts, parts
 from .models import find_model, load_model
 from .tiling import plan_tiles, stitch
 
@@ -37,14 +37,14 @@ class Encoded:
     overlap: int
     normalizer: Normalizer
 
-    def _map(self, fn, other=None) -> "Encoded":
-        if other is not None and (other.boxes != self.boxes or other.shape != self.shape):
+    def _map(self, fn, *others: "Encoded") -> "Encoded":
+        if any(o.boxes != self.boxes or o.shape != self.shape for o in others):
             raise InputError("the two planes differ in size; pass planes of one stack")
-        parts = [_tree(fn, z, None if other is None else other.latents[i]) for i, z in enumerate(self.latents)]
-        return Encoded(parts, self.boxes, self.shape, self.overlap, self.normalizer)
+        latents = [map_parts(fn, *zs) for zs in zip(self.latents, *(o.latents for o in others))]
+        return Encoded(latents, self.boxes, self.shape, self.overlap, self.normalizer)
 
     def __mul__(self, w: float) -> "Encoded":
-        return self._map(lambda z, _: z * float(w))
+        return self._map(lambda z: z * float(w))
 
     __rmul__ = __mul__
 
@@ -53,16 +53,7 @@ class Encoded:
 
     def flatten(self) -> np.ndarray:
         """All latent values of all tiles as one float32 vector (for LDS, APD and PCA)."""
-        parts = []
-        for z in self.latents:
-            _tree(lambda t, _: parts.append(t.detach().float().cpu().numpy().ravel()), z, None)
-        return np.concatenate(parts)
-
-
-def _tree(fn, z, other):
-    if isinstance(z, (tuple, list)):
-        return type(z)(_tree(fn, zi, None if other is None else other[i]) for i, zi in enumerate(z))
-    return fn(z, other)
+        return np.concatenate([t.detach().float().cpu().numpy().ravel() for z in self.latents for t in parts(z)])
 
 
 class LatentFocus:
@@ -143,7 +134,7 @@ class LatentFocus:
                 out = self._run(self.model.decode, z)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
-                z = _tree(lambda t, _: t.cpu(), z, None)
+                z = map_parts(lambda t: t.cpu(), z)
                 out = self.model.cpu().decode(z)
                 self.model.to(self.device)
             outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())

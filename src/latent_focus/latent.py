@@ -22,15 +22,27 @@ def check_alpha(alpha: float) -> float:
     return alpha
 
 
-def combine(latents, weights):
-    """Weighted sum ``sum_i w_i * z_i`` of latents of the same structure."""
+def parts(z) -> list:
+    """The parts of a latent: a multi-scale tuple's tensors, or the one tensor or array."""
+    return list(z) if isinstance(z, (tuple, list)) else [z]
+
+
+def map_parts(fn, *latents):
+    """Apply ``fn`` to the matching parts of latents of one structure; the result has that structure."""
     first = latents[0]
     if isinstance(first, (tuple, list)):
-        return type(first)(combine([z[k] for z in latents], weights) for k in range(len(first)))
-    out = first * weights[0]
-    for z, w in zip(latents[1:], weights[1:]):
-        out = out + z * w
-    return out
+        return type(first)(map_parts(fn, *group) for group in zip(*latents))
+    return fn(*latents)
+
+
+def combine(latents, weights):
+    """Weighted sum ``sum_i w_i * z_i`` of latents of the same structure."""
+    def weighted_sum(*zs):
+        out = zs[0] * weights[0]
+        for z, w in zip(zs[1:], weights[1:]):
+            out = out + z * w
+        return out
+    return map_parts(weighted_sum, *latents)
 
 
 def interpolate(z_a, z_c, alpha: float):

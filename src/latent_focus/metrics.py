@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .latent import parts
+
 
 def psnr(reference: np.ndarray, image: np.ndarray, data_range: float | None = None) -> float:
     """Eq. 7: ``20 log10(max(I) / RMSE(I, R))`` with ``I`` the reference; ``data_range`` replaces ``max(I)``."""
@@ -54,8 +56,7 @@ def ssim(reference: np.ndarray, image: np.ndarray, data_range: float | None = No
 def _as_vectors(latents) -> np.ndarray:
     rows = []
     for z in latents:
-        parts = z if isinstance(z, (tuple, list)) else [z]
-        rows.append(np.concatenate([np.asarray(_to_numpy(p), dtype=np.float64).ravel() for p in parts]))
+        rows.append(np.concatenate([np.asarray(_to_numpy(p), dtype=np.float64).ravel() for p in parts(z)]))
     return np.stack(rows)
 
 

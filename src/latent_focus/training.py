@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from .device import describe, select_device
 from .errors import InputError
 from .io import Normalizer, Stack, check_planes, plane_positions
+from .latent import map_parts, parts
 from .metrics import focus_measure, psnr
 from .models import build_model, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
@@ -185,14 +186,9 @@ def _validation_batch(sources: list[_Source], config: TrainConfig):
     return _batch(crops, alphas) if crops else None
 
 
-def _parts(z) -> list[torch.Tensor]:
-    """The parts of a latent: a multi-scale tuple's tensors, or the one tensor."""
-    return list(z) if isinstance(z, (tuple, list)) else [z]
-
-
 def _flat(z) -> torch.Tensor:
     """(B, n) view of a latent, all parts concatenated per sample."""
-    return torch.cat([p.flatten(1) for p in _parts(z)], dim=1)
+    return torch.cat([p.flatten(1) for p in parts(z)], dim=1)
 
 
 def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
@@ -201,7 +197,7 @@ def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
     if not relative:
         return (_flat(zb) - _flat(zb_interp)).abs().mean()
     terms = []
-    for b, bi, a, c in zip(_parts(zb), _parts(zb_interp), _parts(za), _parts(zc)):
+    for b, bi, a, c in zip(parts(zb), parts(zb_interp), parts(za), parts(zc)):
         gap = (b - bi).abs().flatten(1).mean(1)
         span = (a - c).abs().flatten(1).mean(1)
         terms.append(gap / (span + 1e-6))
@@ -210,10 +206,10 @@ def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
 
 def _mix(za, zc, alpha: torch.Tensor):
     """Eq. 1 with one alpha per sample: ``alpha`` has shape (B,)."""
-    if isinstance(za, (tuple, list)):
-        return type(za)(_mix(a, c, alpha) for a, c in zip(za, zc))
-    w = alpha.view(-1, *([1] * (za.ndim - 1))).to(za.dtype)
-    return w * za + (1 - w) * zc
+    def mix(a, c):
+        w = alpha.view(-1, *([1] * (a.ndim - 1))).to(a.dtype)
+        return w * a + (1 - w) * c
+    return map_parts(mix, za, zc)
 
 
 def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
@@ -309,7 +305,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     history: list[dict] = []
     start = 0
     ckpt = load_checkpoint(output) if (output is not None and resume) else None
-    resumable = ckpt is not None and ckpt.get("recipe") == _recipe_key(config, sources)
+    resumable = ckpt is not None and _same_recipe(ckpt.get("recipe"), _recipe(config, sources))
     if output is not None and Path(output).exists() and not resumable and not overwrite:
         if not Path(output).is_dir() or any(Path(output).iterdir()):
             raise InputError(f"{output} already exists and holds another model or run; "
@@ -338,7 +334,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
             "numpy_rng": rng.bit_generator.state, "history": history, "step": step,
-            "recipe": _recipe_key(config, sources)})
+            "recipe": _recipe(config, sources)})
         return str(output)
 
     try:
@@ -372,9 +368,20 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         raise
 
 
-def _recipe_key(config: TrainConfig, sources: list[_Source]) -> str:
+def _recipe(config: TrainConfig, sources: list[_Source]) -> dict:
+    """What a run must share with a checkpoint to resume it: every setting but its length, plus the data."""
     recipe = {k: v for k, v in asdict(config).items() if k not in ("steps", "epochs", "device")}
-    return hashlib.sha256(repr((sorted(recipe.items()), [s.sha256 for s in sources])).encode()).hexdigest()
+    recipe["percentiles"] = list(recipe["percentiles"])
+    recipe["data"] = [s.sha256 for s in sources]
+    return recipe
+
+
+def _same_recipe(saved, recipe: dict) -> bool:
+    """Whether a checkpoint's recipe matches; a setting it predates counts as that setting's default."""
+    if not isinstance(saved, dict):
+        return False
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrainConfig()).items()}
+    return all(saved.get(k, defaults.get(k)) == v for k, v in recipe.items())
 
 
 def _card(config: TrainConfig, sources: list[_Source], history: list[dict], parent: dict | None,
