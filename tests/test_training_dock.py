@@ -78,7 +78,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: dock.progress_bar.value() > 0 and dock.loss_plot.n_points > 0, timeout=20000)
     assert dock.device_label.text().startswith("cpu")
-    qtbot.waitUntil(lambda: not _running(dock), timeout=20000)
+    qtbot.waitUntil(dock.start_button.isEnabled, timeout=20000)  # the dock has handled the end of the run
     model_events.changed.disconnect(announced.append)
 
     folder = tmp_path / "models" / name
@@ -116,6 +116,16 @@ def test_closing_the_dock_stops_the_run(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
     dock.viewer.window.remove_dock_widget(dock)
     qtbot.waitUntil(lambda: not _running(dock), timeout=2000)
+    assert (tmp_path / "models" / name / "weights.pt").is_file()
+
+
+def test_closing_the_viewer_stops_the_run(dock, qtbot, tmp_path):
+    dock.steps.setValue(100000)
+    name = dock.model_name.text()
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
+    dock.viewer.close()
+    qtbot.waitUntil(lambda: not _running(dock), timeout=5000)
     assert (tmp_path / "models" / name / "weights.pt").is_file()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                             QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSpinBox,
                             QVBoxLayout, QWidget)
@@ -25,6 +25,7 @@ from . import layers as L
 from .events import model_events
 from .jobs import T_MAX, LiveJob, LiveResult, deblur_stack, describe_t, latent_view, synthesize_levels
 from .latent_plot import LatentPlot
+from .lifetime import ClosingWatch
 from .live import LiveDecoder
 from .planes import blurrier_neighbour, parse_planes
 
@@ -82,7 +83,6 @@ class LatentFocusPanel(QWidget):
         self._norms: dict[tuple, object] = {}
         self._batch = None
         self._on_batch_done = None
-        self._window = None
         self._stopped = False
         self._live = LiveDecoder(self._show_live, self._report)
         self._build()
@@ -90,6 +90,7 @@ class LatentFocusPanel(QWidget):
         self._refresh_layers()
         self._on_layer_changed(self.layer_combo.currentText())
         self._load_engine()
+        ClosingWatch(self, self.stop)
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -521,33 +522,3 @@ class LatentFocusPanel(QWidget):
         self._live.stop()
         self.cancel()
         self._disconnect_viewer()
-        if self._window is not None:
-            self._window.removeEventFilter(self)
-
-    def closeEvent(self, event):
-        self.stop()
-        super().closeEvent(event)
-
-    def event(self, event):
-        if event.type() in (QEvent.Type.ParentChange, QEvent.Type.Show):
-            self._watch_window()
-        return super().event(event)
-
-    def _watch_window(self) -> None:
-        """Stop when taken out of the viewer (napari un-parents closed docks) or when its window closes."""
-        window = self.window()
-        if window is self._window:
-            return
-        if self._window is not None:
-            self._window.removeEventFilter(self)
-        self._window = None
-        if window is self:
-            self.stop()
-        else:
-            self._window = window
-            window.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if obj is self._window and event.type() == QEvent.Type.Close:
-            self.stop()
-        return super().eventFilter(obj, event)

@@ -20,7 +20,7 @@ from weakref import WeakMethod
 import numpy as np
 from napari.layers import Image
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
                             QSpinBox, QVBoxLayout, QWidget)
@@ -32,6 +32,7 @@ from ..models import PRESETS, list_models, read_card, user_models_dir
 from ..training import REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
 from .events import model_events
+from .lifetime import ClosingWatch
 from .loss_plot import LossPlot
 
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -117,6 +118,7 @@ class TrainingDock(QWidget):
         self.run = _Run()
         self._links: list[tuple] = []  # (signal, weak slot) pairs undone when the widget is destroyed
         self.destroyed.connect(partial(_unlink, self.run, self._links))
+        ClosingWatch(self, self.run.stop)
         self._files: list[Stack] = []
         self._error: str | None = None
         self._card_mtime: int | None = None
@@ -447,25 +449,3 @@ class TrainingDock(QWidget):
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet("color: #ff6b6b;" if error else "")
-
-    # ----------------------------------------------------------- lifetime
-
-    def hideEvent(self, event) -> None:
-        """Closing the dock (not merely tabbing away from it) stops the run."""
-        super().hideEvent(event)
-        widget = self
-        while widget is not None:
-            if widget.isHidden():
-                self.run.stop()
-                return
-            widget = widget.parentWidget()
-
-    def changeEvent(self, event) -> None:
-        """Taking the widget out of its dock (napari's close button does) stops the run."""
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ParentChange and self.parentWidget() is None:
-            self.run.stop()
-
-    def closeEvent(self, event) -> None:
-        self.run.stop()
-        super().closeEvent(event)

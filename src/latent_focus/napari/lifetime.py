@@ -1,0 +1,44 @@
+"""Noticing when a dock widget leaves the viewer, so its background work can stop."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QWidget
+
+
+class ClosingWatch(QObject):
+    """Calls ``on_close`` when ``widget`` is taken out of its dock (napari's close button un-parents it),
+    is closed itself, or the window holding it closes. ``on_close`` may be called more than once."""
+
+    def __init__(self, widget: QWidget, on_close: Callable[[], None]):
+        super().__init__(widget)
+        self._widget = widget
+        self._on_close = on_close
+        self._window: QWidget | None = None
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if obj is self._widget:
+            if kind == QEvent.Type.Close:
+                self._on_close()
+            elif kind in (QEvent.Type.ParentChange, QEvent.Type.Show):
+                self._watch_window()
+        elif obj is self._window and kind == QEvent.Type.Close:
+            self._on_close()
+        return False
+
+    def _watch_window(self) -> None:
+        window = self._widget.window()
+        if window is self._window:
+            return
+        if self._window is not None:
+            self._window.removeEventFilter(self)
+        self._window = None
+        if window is self._widget:  # no longer inside any dock or window
+            self._on_close()
+        else:
+            self._window = window
+            window.installEventFilter(self)
