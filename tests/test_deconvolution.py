@@ -56,6 +56,7 @@ def test_rl_improves_psnr_on_synthetic_image():
     assert after > before + 1.5, (before, after)
 
 
+@pytest.mark.real_data
 def test_rl_improves_psnr_on_real_nuclei(nuclei):
     psf = born_wolf_psf(2.0, **OPTICS, size=41)
     blurred = defocus_stack(nuclei, [2.0], **OPTICS)[0]
@@ -149,6 +150,7 @@ def test_tiled_spatially_variant_beats_single_psf():
         richardson_lucy_tiled(blurred, k1, tile=16, overlap=16)
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("z_true", [1.0, 2.0, 3.0, 4.0])
 def test_estimate_defocus_on_real_nuclei(nuclei, z_true):
     blurred = defocus_stack(nuclei, [z_true], **OPTICS)[0]
@@ -161,6 +163,7 @@ def test_estimate_defocus_on_real_nuclei(nuclei, z_true):
     np.testing.assert_allclose(psf, born_wolf_psf(z, **OPTICS, size=31))
 
 
+@pytest.mark.real_data
 def test_estimate_defocus_then_tiled_deconvolution(nuclei):
     # estimate a PSF per tile of a tilted-focus image and deconvolve: better than the blurred input
     left = defocus_stack(nuclei, [1.0], **OPTICS)[0]

@@ -67,6 +67,7 @@ def test_folder_with_z_in_names(tmp_path):
     assert [round(float(p.mean() - q.mean())) for p, q in zip(stack.data, planes[[1, 0, 2]])] == [0, 2, 10]
 
 
+@pytest.mark.real_data
 def test_real_brightfield_stack(shared_data):
     stack = read_stack(shared_data / "brightfield_hela_set1" / "stack.tif")
     assert stack.data.shape == (6, 1024, 1344)

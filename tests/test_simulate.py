@@ -141,6 +141,7 @@ def test_gibson_lanni_negative_depth_raises():
 
 # ----------------------------------------------------------------------------------------------- bead PSF
 
+@pytest.mark.real_data
 def test_bead_psf_from_measured_stack():
     bead = tifffile.imread(shared("psf_widefield_bead_560nm"))
     z = read_z("psf_widefield_bead_560nm")
@@ -171,6 +172,7 @@ def test_bead_psf_recovers_synthetic_bead_off_centre():
     assert np.abs(k - ref).sum() < 0.15
 
 
+@pytest.mark.real_data
 def test_defocus_stack_with_bead_psf():
     bead = tifffile.imread(shared("psf_widefield_bead_560nm"))
     z = read_z("psf_widefield_bead_560nm")
@@ -210,6 +212,7 @@ def test_brightfield_clear_field_and_amplitude_object():
     assert i_zero.std() > i_pos.std()
 
 
+@pytest.mark.real_data
 def test_brightfield_focus_curve_matches_real_series():
     real = tifffile.imread(shared("brightfield_hela_set1"))
     z_real = read_z("brightfield_hela_set1")
@@ -293,6 +296,7 @@ def test_fft_convolve_matches_direct_convolution():
     np.testing.assert_allclose(ours_w, convolve(img, k, mode="wrap"), atol=1e-5)
 
 
+@pytest.mark.real_data
 def test_widefield_stack_focus_curve_peaks_in_focus():
     obj = tifffile.imread(shared("cells3d_nuclei_confocal"))[32].astype(np.float64)
     z = np.arange(-4.0, 4.01, 1.0)
@@ -314,6 +318,7 @@ def test_widefield_stack_focus_curve_peaks_in_focus():
     np.testing.assert_array_equal(noisy, again)
 
 
+@pytest.mark.real_data
 def test_widefield_stack_resembles_real_widefield_bead_series():
     # the measured bead's own defocus series and our model agree on the widening rate (within a factor)
     bead = tifffile.imread(shared("psf_widefield_bead_560nm"))
@@ -364,6 +369,7 @@ def test_bundled_sample_stack():
     assert "BSD-3-Clause" in (SAMPLE.parent / "SOURCE.txt").read_text()
 
 
+@pytest.mark.real_data
 def test_sample_stack_is_reproducible_from_source():
     stack, z, px = make_sample_stack(shared("cells3d_nuclei_confocal"))
     bundled = tifffile.imread(SAMPLE)
