@@ -42,6 +42,8 @@ def main(argv=None) -> None:
     p.add_argument("--bead", type=Path, required=True, help="measured widefield bead stack with z.txt")
     p.add_argument("--widefield", type=int, default=48)
     p.add_argument("--brightfield", type=int, default=24)
+    p.add_argument("--brightfield-dz", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
+                   help="range of the brightfield plane spacing in um (9 planes per stack)")
     p.add_argument("--seed", type=int, default=2023)
     args = p.parse_args(argv)
 
@@ -69,7 +71,7 @@ def main(argv=None) -> None:
                 params.update(psf=bead.data, psf_z_um=bead.z_um, psf_pixel_um=0.1003)
         else:
             kind = "brightfield"
-            dz = float(rng.uniform(1.0, 4.0))
+            dz = float(rng.uniform(*args.brightfield_dz))
             z = _planes(rng, dz)
             params = dict(modality="brightfield", na=float(rng.uniform(0.3, 0.75)),
                           na_condenser=float(rng.uniform(0.1, 0.4)), wavelength_um=0.55, pixel_size_um=px,
