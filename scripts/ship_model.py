@@ -60,6 +60,9 @@ def main(argv=None) -> None:
         base = read_card(args.base)
         card["training"]["base"] = {k: base[k] for k in ("weights_sha256", "training", "training_command")
                                     if k in base}
+    for record in (card["training"], card["training"].get("base", {}).get("training", {})):
+        for stack in record.get("data", []):  # the stack's file name; its SHA-256 identifies it
+            stack["source"] = Path(stack["source"]).name
     for path in args.evaluation:
         results = json.loads(path.read_text())
         card["evaluation"][path.stem] = {Path(k).name: v["summary"] for k, v in results.items()}

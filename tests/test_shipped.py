@@ -19,6 +19,10 @@ def test_default_model_is_trained_and_documented():
     assert card["training_command"].startswith("latent-focus train")
     assert {s["licence"] for s in card["training_data"]["sources"]}
     assert card["evaluation"]
+    stacks = [s for r in (card["training"], card["training"].get("base", {}).get("training", {}))
+              for s in r.get("data", [])]
+    # training stacks named by file and identified by content, not by the folders they were trained from
+    assert stacks and all(Path(s["source"]).name == s["source"] and len(s["sha256"]) == 64 for s in stacks)
 
 
 def test_default_model_reconstructs_the_sample():
