@@ -46,6 +46,8 @@ def main(argv=None) -> None:
                    help="range of the brightfield plane spacing in um (9 planes per stack)")
     p.add_argument("--seed", type=int, default=2023)
     args = p.parse_args(argv)
+    if not 0 < args.brightfield_dz[0] <= args.brightfield_dz[1]:
+        p.error(f"--brightfield-dz needs 0 < MIN <= MAX; got {args.brightfield_dz[0]} {args.brightfield_dz[1]}")
 
     rng = np.random.default_rng(args.seed)
     cells = read_stack(args.cells3d).data

@@ -325,4 +325,3 @@ def bead_psf(stack, z_um=None, pixel_size_um: float | None = None,
     if not all(known):
         z_um, pixel_size_um, target_pixel_um = np.arange(stack.shape[0], dtype=float), 1.0, 1.0
     return lambda defocus: psf_from_bead_stack(stack, z_um, pixel_size_um, target_pixel_um, defocus)
-

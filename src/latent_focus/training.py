@@ -220,18 +220,20 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
     With ``extrapolation > 0`` a deblurring term is added with that weight: the sharpest plane ``a``
     reconstructed from the extrapolated latent ``z_b/alpha - (1-alpha)/alpha*z_c`` (Eq. 2).
     ``relative_latent`` makes Eq. 4 scale-free (see :func:`_latent_distance`). A dict passed as
-    ``outputs`` receives the decoded interpolation under ``"interp"`` when one is computed.
+    ``outputs`` receives the decoded interpolation under ``"interp"``, for every regularization.
     """
     rct = F.l1_loss if loss == "l1" else F.mse_loss
     xa, xb, xc = batch
     za, zc = model.encode(xa), model.encode(xc)
     terms = {"rec": 0.5 * (rct(model.decode(za), xa) + rct(model.decode(zc), xc))}
     zb = model.encode(xb) if (regularization == "direct" or extrapolation > 0) else None
-    if regularization in ("indirect", "direct"):
+    interpolates = regularization in ("indirect", "direct")
+    if interpolates or outputs is not None:
         zb_interp = _mix(za, zc, alpha)
         interp = model.decode(zb_interp)
         if outputs is not None:
             outputs["interp"] = interp
+    if interpolates:
         terms["interp"] = rct(interp, xb)
         if regularization == "direct":
             terms["latent"] = _latent_distance(zb, zb_interp, za, zc, relative_latent)
@@ -254,14 +256,10 @@ def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[s
     x, alpha = batch[0].to(device), batch[1].to(device)
     decoded = {}
     terms = _losses(model, x, alpha, config, outputs=decoded)
-    xa, xb, xc = x
-    interp = decoded.get("interp")
-    if interp is None:  # baseline: the loss never decodes the interpolated latent
-        interp = model.decode(_mix(model.encode(xa), model.encode(xc), alpha))
     model.train()
     out = {f"val_{k}": float(v) for k, v in terms.items()}
     out["val_psnr_interp"] = float(np.mean([psnr(t.cpu().numpy(), p.cpu().numpy(), data_range=1.0)
-                                            for t, p in zip(xb[:, 0], interp[:, 0])]))
+                                            for t, p in zip(x[1, :, 0], decoded["interp"][:, 0])]))
     return out
 
 
@@ -380,7 +378,7 @@ def _same_recipe(saved, recipe: dict) -> bool:
     """Whether a checkpoint's recipe matches; a setting it predates counts as that setting's default."""
     if not isinstance(saved, dict):
         return False
-    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrainConfig()).items()}
+    defaults = _recipe(TrainConfig(), [])
     return all(saved.get(k, defaults.get(k)) == v for k, v in recipe.items())
 
 
