@@ -66,8 +66,12 @@ def main(argv=None) -> None:
         print(format_table(reports, summary, f"{model} on {engine.device_name}"), "\n", flush=True)
         results[str(model)] = {"summary": summary, "stacks": [r.__dict__ for r in reports]}
     keys = ["deblur_psnr", "residual_psnr", "identity_psnr", "pixel_psnr", "rl_psnr", "deblur_gain_over_identity_db",
-            "deblur_ssim", "identity_ssim", "rl_ssim", "synthesis_psnr", "synthesis_pixel_psnr", "lds", "apd"]
-    print("model".ljust(28) + "".join(k.replace("deblur_", "d_").replace("synthesis_", "s_")[:12].rjust(13) for k in keys))
+            "deblur_worst_gain_db", "strength", "calibrated_psnr", "calibrated_gain_over_identity_db",
+            "calibrated_worst_gain_db", "deblur_ssim", "calibrated_ssim", "identity_ssim", "rl_ssim",
+            "synthesis_psnr", "synthesis_pixel_psnr", "lds", "apd"]
+    short = {k: k.replace("deblur_", "d_").replace("synthesis_", "s_").replace("calibrated_", "c_")
+             .replace("_over_identity_db", "").replace("_gain_db", "")[:12] for k in keys}
+    print("model".ljust(28) + "".join(short[k].rjust(13) for k in keys))
     for model, r in results.items():
         print(Path(model).name.ljust(28) + "".join(f"{r['summary'][k]:13.3f}" for k in keys))
     if args.json:

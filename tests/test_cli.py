@@ -35,6 +35,50 @@ def test_synthesize_sweep_and_deblur(tmp_path, stack_file, tiny_model, blurred_s
     assert tifffile.imread(one).shape == (96, 96)
 
 
+def test_deblur_strength_takes_that_fraction_of_the_step(tmp_path, stack_file, tiny_model, blurred_stack):
+    from latent_focus.engine import LatentFocus
+
+    outs = {}
+    for strength in ("1", "0.3", "model"):
+        outs[strength] = tmp_path / f"deblur_{strength}.tif"
+        assert run("deblur", stack_file, "-o", outs[strength], "--planes", 2, 4, "--alpha", 0.5,
+                   "--strength", strength, "--model", tiny_model, "--device", "cpu") == 0
+    engine = LatentFocus(tiny_model, "cpu")
+    norm = engine.normalizer(blurred_stack.astype(np.uint16).astype(np.float32))
+    zb, zc = (engine.encode(blurred_stack.astype(np.uint16)[i], norm) for i in (2, 4))
+    partial = engine.decode(zb * 1.3 + zc * -0.3)  # z_b + 0.3 * (z_b/0.5 - z_c - z_b)
+    full = engine.decode(zb * 2.0 + zc * -1.0)
+    for name, expected, other in (("0.3", partial, full), ("1", full, partial)):
+        written = tifffile.imread(outs[name])
+        assert np.abs(written - expected).max() < 0.2 * np.abs(written - other).max(), name
+    assert engine.strength == 1.0  # no calibration in its card: "model" is Eq. 2 itself
+    assert np.array_equal(tifffile.imread(outs["model"]), tifffile.imread(outs["1"]))
+
+
+def test_calibrate_writes_a_new_model_with_the_fitted_strength(tmp_path, stack_file, tiny_model, capsys):
+    import json
+
+    from latent_focus.cli import STRENGTHS
+
+    before = {p.name: p.read_bytes() for p in tiny_model.iterdir()}
+    out = tmp_path / "calibrated"
+    assert run("calibrate", stack_file, "--focus", 0, "--model", tiny_model, "-o", out, "--device", "cpu") == 0
+    printed = capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    fit = card["deblur_strength"]
+    rows = fit["by_strength"]
+    assert [r["strength"] for r in rows] == STRENGTHS and fit["pairs"] == 15  # planes 1..6, every B < C
+    assert fit["value"] == max(rows, key=lambda r: r["mean_gain_db"])["strength"]
+    assert f"{fit['value']:.2f}" in printed and "<- best" in printed
+    assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before  # the source model is untouched
+    assert run("evaluate", stack_file, "--focus", 0, "--model", out, "--max-cases", 3, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["strength"] == fit["value"] and np.isfinite(summary["calibrated_psnr"])
+    assert run("calibrate", stack_file, "--focus", 0, "--model", tiny_model, "-o", out) == 2  # exists
+    assert run("calibrate", stack_file, "--focus", 0, "--model", out, "-o", out, "--overwrite") == 2  # itself
+    assert json.loads((out / "card.json").read_text()) == card
+
+
 def test_train_then_evaluate(tmp_path, stack_file, capsys):
     model = tmp_path / "model"
     assert run("train", stack_file, "-o", model, "--preset", "tiny", "--steps", 3, "--crop", 64,
@@ -111,12 +155,16 @@ def _bad(tmp_path, stack_file, tiny_model):
         "optics no z": ["evaluate", stack_file, "--focus", 0, "--optics", 0.75, 0.55, *m],
         "optics arity": ["evaluate", stack_file, "--focus", 0, "--optics", 0.75, *m],
         "psf 2d": ["evaluate", stack_file, "--focus", 0, "--psf", tmp_path / "flat2d.tif", *m],
+        "strength": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--strength", 1.5, *m],
+        "strength word": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--strength", "max", *m],
+        "calibrate focus": ["calibrate", stack_file, "--focus", 0, 1, "-o", tmp_path / "m3", *m],
     }
 
 
 CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same plane", "alpha 0", "alpha big",
          "alpha nan", "nan", "constant", "empty", "no model", "unknown model", "exists", "bad suffix",
-         "missing arg", "bad focus", "bad preset", "optics no z", "optics arity", "psf 2d"]
+         "missing arg", "bad focus", "bad preset", "optics no z", "optics arity", "psf 2d", "strength",
+         "strength word", "calibrate focus"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from latent_focus import InputError, alpha_from_defocus, extrapolate, interpolate
-from latent_focus.latent import check_alpha
+from latent_focus.latent import check_alpha, check_strength, damp_alpha
 
 
 def test_interpolate_matches_eq1():
@@ -41,3 +41,19 @@ def test_alpha_from_defocus():
 def test_alpha_outside_range_is_rejected(bad):
     with pytest.raises(InputError, match="alpha"):
         check_alpha(bad)
+
+
+def test_damped_alpha_takes_that_fraction_of_the_extrapolation_step():
+    zb, zc = torch.randn(4, 8), torch.randn(4, 8)
+    for alpha in (0.25, 0.5, 0.8):
+        full = extrapolate(zb, zc, alpha)
+        assert damp_alpha(alpha, 1.0) == pytest.approx(alpha)
+        for s in (0.2, 0.6):
+            assert torch.allclose(extrapolate(zb, zc, damp_alpha(alpha, s)), zb + s * (full - zb), atol=1e-5)
+    assert damp_alpha(0.5, 0.2) > damp_alpha(0.5, 0.6) > 0.5  # weaker: alpha closer to 1 (to plane B)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan"), "strong"])
+def test_strength_outside_range_is_rejected(bad):
+    with pytest.raises(InputError, match="strength"):
+        check_strength(bad)

@@ -128,6 +128,8 @@ def test_slider_preview_then_full_resolution(viewer_panel, qtbot, monkeypatch):
 
 def test_deblur_selected_planes_and_cancel(viewer_panel, qtbot):
     viewer, panel = viewer_panel
+    assert panel.strength_spin.value() == panel.engine().strength == 1.0  # the test model has no calibration
+    panel.strength_spin.setValue(0.5)
     panel.range_edit.setText("0-2,5")
     panel.deblur_button.click()
     qtbot.waitUntil(lambda: f"{SAMPLE} deblurred" in viewer.layers, timeout=TIMEOUT)
@@ -136,6 +138,10 @@ def test_deblur_selected_planes_and_cancel(viewer_panel, qtbot):
     assert out.metadata["planes"] == [0, 1, 2, 5] and out.metadata["focus_plane"] == 4
     sharper, blurrier, alpha = out.metadata["pairs"][3]
     assert (sharper, blurrier, alpha) == (5, 6, pytest.approx(0.5))  # 1 - d_b / d_c = 1 - 1/2
+    assert out.metadata["strength"] == 0.5
+    engine, stack = panel.engine(), np.asarray(viewer.layers[SAMPLE].data, np.float32)
+    expected = engine.deblur(stack[5], stack[6], 0.5, engine.normalizer(stack), strength=0.5)
+    assert np.allclose(out.data[3], expected, atol=1e-3 * np.ptp(expected))
     assert panel.progress.value() == panel.progress.maximum() == 4
 
     panel.range_edit.setText("")

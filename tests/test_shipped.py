@@ -25,6 +25,17 @@ def test_default_model_is_trained_and_documented():
     assert stacks and all(Path(s["source"]).name == s["source"] and len(s["sha256"]) == 64 for s in stacks)
 
 
+def test_default_model_deblurs_with_its_calibrated_strength():
+    card = read_card(find_model("default"))
+    fit = card["deblur_strength"]
+    assert fit["command"].startswith("latent-focus calibrate") and fit["pairs"] > 0
+    assert fit["value"] == max(fit["by_strength"], key=lambda r: r["mean_gain_db"])["strength"]
+    assert 0 < fit["value"] < 1 and LatentFocus(device="cpu").strength == fit["value"]
+    # calibrated on simulated stacks, never on the real series it is evaluated on
+    assert all(st["source"].split("_")[0] in ("bead", "born", "gibson", "brightfield") for st in fit["stacks"])
+    assert card["evaluation"]["real_series"]["default"]["strength"] == fit["value"]
+
+
 def test_default_model_reconstructs_the_sample():
     stack = read_stack(PKG / "data" / "sample" / "nuclei_defocus.tif")
     engine = LatentFocus(device="cpu")

@@ -179,6 +179,25 @@ def test_fine_tune_from_model(tmp_path, tiny_model, blurred_stack):
     card = read_card(out)
     assert card["preset"] == "tiny"  # the parent's architecture wins
     assert card["training"]["fine_tuned_from"]["weights_sha256"] == read_card(tiny_model)["weights_sha256"]
+    assert "deblur_strength" not in card  # an uncalibrated parent passes on no strength: Eq. 2 itself
+    assert LatentFocus(out, "cpu").strength == 1.0
+
+
+def test_fine_tuned_model_inherits_the_calibrated_strength(tmp_path, tiny_model, blurred_stack):
+    import shutil
+    parent = tmp_path / "calibrated"
+    shutil.copytree(tiny_model, parent)
+    card = json.loads((parent / "card.json").read_text())
+    card["deblur_strength"] = {"value": 0.35, "pairs": 12, "by_strength": []}
+    (parent / "card.json").write_text(json.dumps(card))
+    out = tmp_path / "ft"
+    list(train([blurred_stack], out, _cfg(), init=parent))
+    assert read_card(out)["deblur_strength"] == {"value": 0.35, "inherited_from": "calibrated"}
+    assert LatentFocus(out, "cpu").strength == 0.35
+    card["deblur_strength"] = {"value": 3}
+    (parent / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="deblur_strength"):
+        LatentFocus(parent, "cpu")
 
 
 def test_corrupt_weights_and_cards_are_refused(tmp_path, tiny_model):

@@ -1,4 +1,4 @@
-"""The ``latent-focus`` command line: synthesize, deblur, train, evaluate, models, view.
+"""The ``latent-focus`` command line: synthesize, deblur, train, evaluate, calibrate, models, view.
 
 Bad input exits with code 2 and one line saying what is wrong and what to pass instead; outputs are
 checked before any work starts and written atomically, so nothing is left half-written or overwritten.
@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from .device import DEVICE_CHOICES
 from .errors import InputError
 
 EXIT_BAD_INPUT = 2
+STRENGTHS = [round(0.05 * k, 2) for k in range(1, 21)]  # the deblurring strengths calibrate tries
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="plane indices (0-based)")
         p.add_argument("--alpha", nargs="+", type=float, required=True,
                        help="alpha in (0, 1]; several values write a (n, y, x) sweep")
+        if name == "deblur":
+            p.add_argument("--strength", default="1", metavar="S",
+                           help="fraction of the step beyond B to take, in (0, 1]: 1 (the default) is the formula "
+                                "above; 'model' uses the strength calibrated for the model (latent-focus models)")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         p.add_argument("--tile", type=int, default=1024, help="tile size for large planes (pixels)")
         _common(p)
@@ -94,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rl-iterations", type=int, default=30, help="Richardson-Lucy iterations (default 30)")
     _common(p)
 
+    p = sub.add_parser("calibrate", help="fit a model's deblurring strength on z-stacks with a known in-focus plane "
+                       "and write it with the model to a new folder")
+    p.add_argument("stacks", nargs="+", help="z-stacks with a known in-focus plane (not those you will evaluate on)")
+    p.add_argument("--focus", nargs="+", type=int, required=True, help="in-focus plane index (one, or one per stack)")
+    p.add_argument("-o", "--output", required=True, help="model folder to write (the model with its new strength)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    _common(p)
+
     sub.add_parser("models", help="list the shipped and user models")
 
     p = sub.add_parser("view", help="open napari with the sample z-stack and the Latent focus panel")
@@ -110,8 +124,10 @@ def _version() -> str:
 def _cmd_apply(args) -> int:
     from .engine import LatentFocus
     from .io import check_output_path, check_plane_index, read_stack, write_tiff
-    from .latent import check_alpha
+    from .latent import check_alpha, check_strength
 
+    if args.command == "deblur" and args.strength != "model":
+        check_strength(args.strength)
     out = check_output_path(args.output, args.overwrite)  # before any work: a bad output fails at once
     alphas = [check_alpha(a) for a in args.alpha]
     stack = read_stack(args.stack, channel=args.channel, field=args.field)
@@ -123,7 +139,8 @@ def _cmd_apply(args) -> int:
     if args.command == "synthesize":
         result = engine.synthesize(stack.data[i], stack.data[j], alphas, norm)
     else:
-        result = np.stack([engine.deblur(stack.data[i], stack.data[j], a, norm) for a in alphas])
+        strength = engine.strength if args.strength == "model" else check_strength(args.strength)
+        result = np.stack([engine.deblur(stack.data[i], stack.data[j], a, norm, strength) for a in alphas])
     result = result[0] if len(alphas) == 1 else result
     write_tiff(out, result, overwrite=args.overwrite)
     print(f"wrote {out} {tuple(result.shape)} float32 (model {engine.name} on {engine.device_name})",
@@ -207,6 +224,37 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from .engine import LatentFocus
+    from .evaluate import check_focus, fit_strength, strength_gains
+    from .io import read_stack
+    from .models.modelfile import save_model
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; choose another output or pass --overwrite")
+    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    focus = check_focus(args.focus, len(stacks))
+    engine = LatentFocus(args.model, args.device)
+    if out.resolve() == engine.model_path.resolve():
+        raise InputError(f"{out} is the model being calibrated; write the calibrated model to a new folder")
+    gains = np.concatenate([strength_gains(engine, s, f, STRENGTHS) for s, f in zip(stacks, focus)])
+    best, table = fit_strength(gains, STRENGTHS)
+    print(f"{'strength':>9}{'mean gain':>11}{'median':>9}{'worst':>9}   (dB over identity, {len(gains)} pairs)")
+    for row in table:
+        print(f"{row['strength']:>9.2f}{row['mean_gain_db']:>11.2f}{row['median_gain_db']:>9.2f}"
+              f"{row['worst_gain_db']:>9.2f}" + ("   <- best" if row["strength"] == best else ""))
+    card = {k: v for k, v in engine.card.items() if k not in ("format", "weights_sha256")}
+    card["deblur_strength"] = {
+        "value": best, "objective": "mean PSNR gain over identity when deblurring to the in-focus plane",
+        "stacks": [{"source": Path(s.source).name, "focus": f} for s, f in zip(stacks, focus)],
+        "pairs": int(len(gains)), "by_strength": table,
+    }
+    save_model(out, engine.model, card)
+    print(f"saved {out} with deblurring strength {best:.2f}", file=sys.stderr)
+    return 0
+
+
 def _rl_psf(args, stack, psf):
     """The ``defocus -> kernel`` function for evaluate's Richardson-Lucy column, or None without --optics/--psf.
 
@@ -237,7 +285,8 @@ def _cmd_models(args) -> int:
 
     for name, folder in list_models().items():
         card = read_card(folder)
-        print(f"{name:<24}{card['preset']:<10}{card.get('description', '')}")
+        strength = card.get("deblur_strength", {}).get("value", 1.0)
+        print(f"{name:<24}{card['preset']:<10}strength {strength:<6.2f}{card.get('description', '')}")
     print(f"(user models folder: {user_models_dir()})")
     return 0
 
@@ -248,7 +297,7 @@ def _cmd_view(args) -> int:
 
 
 COMMANDS = {"synthesize": _cmd_apply, "deblur": _cmd_apply, "train": _cmd_train,
-            "evaluate": _cmd_evaluate, "models": _cmd_models, "view": _cmd_view}
+            "evaluate": _cmd_evaluate, "calibrate": _cmd_calibrate, "models": _cmd_models, "view": _cmd_view}
 
 
 def main(argv: list[str] | None = None) -> int:

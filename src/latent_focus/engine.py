@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from .device import describe, select_device
 from .errors import InputError
 from .io import Normalizer, check_planes
-from .latent import extrapolate, interpolate, map_parts, parts
+from .latent import check_strength, damp_alpha, extrapolate, interpolate, map_parts, parts
 from .models import find_model, load_model
 from .tiling import plan_tiles, stitch
 
@@ -76,6 +76,10 @@ class LatentFocus:
         self.model, self.card = load_model(self.model_path, self.device)
         self.tile = int(tile)
         self.overlap = int(overlap)
+        try:
+            self.strength = check_strength(self.card.get("deblur_strength", {}).get("value", 1.0))
+        except (InputError, AttributeError) as exc:
+            raise InputError(f"{self.model_path}: card.json has a bad deblur_strength ({exc})") from None
 
     @property
     def device_name(self) -> str:
@@ -159,7 +163,12 @@ class LatentFocus:
         za, zc = self.encode(plane_a, normalizer), self.encode(plane_c, normalizer)
         return np.stack([self.decode(interpolate(za, zc, a)) for a in np.atleast_1d(alphas)])
 
-    def deblur(self, plane_b: np.ndarray, plane_c: np.ndarray, alpha: float, normalizer: Normalizer) -> np.ndarray:
-        """Deblurring: ``D(E(b)/alpha - (1-alpha)/alpha*E(c))``; ``b`` sharper than ``c``."""
+    def deblur(self, plane_b: np.ndarray, plane_c: np.ndarray, alpha: float, normalizer: Normalizer,
+               strength: float = 1.0) -> np.ndarray:
+        """Deblurring: ``D(E(b)/alpha - (1-alpha)/alpha*E(c))``; ``b`` sharper than ``c``.
+
+        ``strength < 1`` takes that fraction of the step beyond ``E(b)`` (:func:`latent.damp_alpha`);
+        :attr:`strength` is the model's calibrated value (1 when its card has none).
+        """
         zb, zc = self.encode(plane_b, normalizer), self.encode(plane_c, normalizer)
-        return self.decode(extrapolate(zb, zc, alpha))
+        return self.decode(extrapolate(zb, zc, damp_alpha(alpha, strength)))

@@ -1,8 +1,9 @@
 """Paper-style evaluation of a model on real z-stacks with a known in-focus plane.
 
 Deblurring: every pair (B, C) on one side of focus, ``B`` sharper, extrapolated to the focus plane
-with ``alpha = 1 - d_B/d_C``. Blur synthesis: every triplet (A, B, C) with ``B`` between, interpolated
-with the alpha given by the defocus distances. Each result sits beside two baselines on the same
+with ``alpha = 1 - d_B/d_C`` (Eq. 2), and again with the model's calibrated strength when it has one
+(:func:`latent.damp_alpha`; :func:`fit_strength` fits it). Blur synthesis: every triplet (A, B, C)
+with ``B`` between, interpolated with the alpha given by the defocus distances. Each result sits beside two baselines on the same
 case: identity (the least blurry input plane) and the same arithmetic done on pixels; given a PSF
 (``defocus -> kernel``), deblurring also sits beside Richardson-Lucy deconvolution of the sharper plane
 with the PSF of its defocus. Metrics are computed on per-stack normalised intensities (robust
@@ -21,7 +22,7 @@ from .deconvolution import richardson_lucy
 from .engine import LatentFocus
 from .errors import InputError
 from .io import Stack, check_plane_index, plane_positions
-from .latent import extrapolate, interpolate
+from .latent import check_strength, damp_alpha, extrapolate, interpolate
 from .metrics import linearity_by_side, psnr, ssim
 from .training import triplets_for
 
@@ -34,6 +35,13 @@ class StackReport:
     synthesis: list[dict] = field(default_factory=list)
     lds: dict = field(default_factory=dict)
     apd: dict = field(default_factory=dict)
+
+
+def deblur_pairs(rel: np.ndarray, focus: int) -> list[tuple[int, int]]:
+    """Every (B, C) on one side of focus with B sharper, from defocus positions relative to focus."""
+    n = len(rel)
+    return [(b, c) for b in range(n) for c in range(n)
+            if b != focus and c != focus and rel[b] * rel[c] > 0 and abs(rel[b]) < abs(rel[c])]
 
 
 def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int | None = None,
@@ -67,17 +75,18 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
 
     report = StackReport(stack.source, focus)
     target = x[focus]
-    pairs = [(b, c) for b in range(stack.n_planes) for c in range(stack.n_planes)
-             if b != focus and c != focus and rel[b] * rel[c] > 0 and abs(rel[b]) < abs(rel[c])]
-    for b, c in pairs[:max_pairs]:
+    for b, c in deblur_pairs(rel, focus)[:max_pairs]:
         alpha = 1.0 - rel[b] / rel[c]
         out = dec(extrapolate(z(b), z(c), alpha))
+        calibrated = out if engine.strength == 1 else dec(extrapolate(z(b), z(c), damp_alpha(alpha, engine.strength)))
         residual = x[b] + out - recon(b)
         pixel = x[b] / alpha - (1 - alpha) / alpha * x[c]
         row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
             "psnr": psnr(target, out), "ssim": ssim(target, out),
             "psnr_vs_reconstruction": psnr(recon(focus), out),
+            "strength": engine.strength, "calibrated_psnr": psnr(target, calibrated),
+            "calibrated_ssim": ssim(target, calibrated),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
             "identity_psnr": psnr(target, x[b]), "identity_ssim": ssim(target, x[b]),
             "pixel_psnr": psnr(target, pixel), "pixel_ssim": ssim(target, pixel),
@@ -105,6 +114,9 @@ def summarize(reports: list[StackReport]) -> dict:
         vals = [r[key] for r in rows if key in r and np.isfinite(r[key])]
         return float(np.median(vals)) if vals else float("nan")
 
+    def gain(rows, key, stat):
+        return float(stat([r[key] - r["identity_psnr"] for r in rows])) if rows else float("nan")
+
     deb = [r for rep in reports for r in rep.deblur]
     syn = [r for rep in reports for r in rep.synthesis]
     lds_vals = [v for rep in reports for v in rep.lds.values()]
@@ -117,8 +129,12 @@ def summarize(reports: list[StackReport]) -> dict:
         "identity_psnr": med(deb, "identity_psnr"), "identity_ssim": med(deb, "identity_ssim"),
         "pixel_psnr": med(deb, "pixel_psnr"), "pixel_ssim": med(deb, "pixel_ssim"),
         "rl_psnr": med(deb, "rl_psnr"), "rl_ssim": med(deb, "rl_ssim"),
-        "deblur_gain_over_identity_db": float(np.median([r["psnr"] - r["identity_psnr"] for r in deb]))
-        if deb else float("nan"),
+        "deblur_gain_over_identity_db": gain(deb, "psnr", np.median),
+        "deblur_worst_gain_db": gain(deb, "psnr", np.min),
+        "strength": deb[0]["strength"] if deb else float("nan"),
+        "calibrated_psnr": med(deb, "calibrated_psnr"), "calibrated_ssim": med(deb, "calibrated_ssim"),
+        "calibrated_gain_over_identity_db": gain(deb, "calibrated_psnr", np.median),
+        "calibrated_worst_gain_db": gain(deb, "calibrated_psnr", np.min),
         "synthesis_cases": len(syn),
         "synthesis_psnr": med(syn, "psnr"),
         "synthesis_psnr_vs_reconstruction": med(syn, "psnr_vs_reconstruction"),
@@ -166,9 +182,53 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
         f"blur synthesis PSNR vs reconstruction {s['synthesis_psnr_vs_reconstruction']:>10.2f}",
         f"LDS (higher is better, 1 = linear)    {s['lds']:>10.3f}",
         f"APD (lower is better)                 {s['apd']:>10.4f}",
-        f"deblurring gain over identity (dB)    {s['deblur_gain_over_identity_db']:>10.2f}",
+        f"deblurring gain over identity (dB)    {s['deblur_gain_over_identity_db']:>10.2f}   "
+        f"(worst case {s['deblur_worst_gain_db']:.2f})",
     ]
+    if s["strength"] != 1:
+        lines += [
+            f"calibrated deblurring, strength {s['strength']:.2f}:",
+            f"  PSNR (dB, vs real focus)            {s['calibrated_psnr']:>10.2f}",
+            f"  SSIM                                {s['calibrated_ssim']:>10.3f}",
+            f"  gain over identity (dB)             {s['calibrated_gain_over_identity_db']:>10.2f}   "
+            f"(worst case {s['calibrated_worst_gain_db']:.2f})",
+        ]
     return "\n".join(lines)
+
+
+def strength_gains(engine: LatentFocus, stack: Stack, focus: int, strengths) -> np.ndarray:
+    """PSNR gain over identity (dB) of every deblurring pair at every strength: (pairs, strengths)."""
+    focus = check_plane_index(focus, stack.n_planes)
+    strengths = [check_strength(s) for s in strengths]
+    pos = plane_positions(stack.n_planes, stack.z_um)
+    rel = pos - pos[focus]
+    norm = engine.normalizer(stack.data)
+    x = norm.normalize(stack.data)
+    latents = {}
+    rows = []
+    for b, c in deblur_pairs(rel, focus):
+        for i in (b, c):
+            if i not in latents:
+                latents[i] = engine.encode(stack.data[i], norm)
+        alpha = 1.0 - rel[b] / rel[c]
+        identity = psnr(x[focus], x[b])
+        rows.append([psnr(x[focus], norm.normalize(engine.decode(
+            extrapolate(latents[b], latents[c], damp_alpha(alpha, s))))) - identity for s in strengths])
+    return np.asarray(rows, dtype=np.float64).reshape(-1, len(strengths))
+
+
+def fit_strength(gains: np.ndarray, strengths) -> tuple[float, list[dict]]:
+    """The strength with the highest mean PSNR gain over identity, and every strength's statistics.
+
+    ``gains`` stacks :func:`strength_gains` of all calibration stacks. The mean, unlike the median,
+    charges a strength for the cases where it loses badly.
+    """
+    if gains.size == 0:
+        raise InputError("no deblurring pairs to calibrate on: each stack needs two planes on one side of focus")
+    table = [{"strength": float(s), "mean_gain_db": float(g.mean()), "median_gain_db": float(np.median(g)),
+              "worst_gain_db": float(g.min())} for s, g in zip(strengths, gains.T)]
+    best = max(table, key=lambda row: row["mean_gain_db"])
+    return best["strength"], table
 
 
 def check_focus(focus: list[int], n_stacks: int) -> list[int]:

@@ -22,6 +22,17 @@ def check_alpha(alpha: float) -> float:
     return alpha
 
 
+def check_strength(strength: float) -> float:
+    """Return ``strength`` as float if it lies in (0, 1], else raise :class:`InputError`."""
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise InputError(f"deblurring strength must be a number in (0, 1]; got {strength!r}") from None
+    if not math.isfinite(strength) or not 0.0 < strength <= 1.0:
+        raise InputError(f"deblurring strength must lie in (0, 1]; got {strength}. Pass e.g. --strength 1")
+    return strength
+
+
 def parts(z) -> list:
     """The parts of a latent: a multi-scale tuple's tensors, or the one tensor or array."""
     return list(z) if isinstance(z, (tuple, list)) else [z]
@@ -55,6 +66,17 @@ def extrapolate(z_b, z_c, alpha: float):
     """Deblurring, Eq. 2: ``z_b / alpha - (1 - alpha) / alpha * z_c`` (``z_b`` sharper than ``z_c``)."""
     alpha = check_alpha(alpha)
     return combine([z_b, z_c], [1.0 / alpha, -(1.0 - alpha) / alpha])
+
+
+def damp_alpha(alpha: float, strength: float) -> float:
+    """The alpha that goes ``strength`` of the way from ``z_b`` to Eq. 2's extrapolated latent.
+
+    ``extrapolate(z_b, z_c, damp_alpha(alpha, s)) == z_b + s * (extrapolate(z_b, z_c, alpha) - z_b)``;
+    ``s = 1`` is Eq. 2 itself. A model whose latent is not linear in blur overshoots the focus plane at
+    ``s = 1``; its card records the strength that served it best on simulated stacks with known focus.
+    """
+    alpha, strength = check_alpha(alpha), check_strength(strength)
+    return 1.0 / (1.0 + strength * (1.0 / alpha - 1.0))
 
 
 def alpha_from_defocus(d_b: float, d_c: float) -> float:

@@ -293,8 +293,9 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         model, init_card = load_model(init_path, device)
         config.preset = init_card["preset"]
         parent = {"name": init_card.get("name", init_path.name), "weights_sha256": init_card.get("weights_sha256")}
+        strength = init_card.get("deblur_strength")
     else:
-        model, parent = build_model(config.preset).to(device), None
+        model, parent, strength = build_model(config.preset).to(device), None, None
     if config.epochs:
         crops_per_plane = max(1, (sources[0].train_rows * sources[0].data.shape[2]) // config.crop ** 2)
         per_epoch = sum(len(s.triplets) for s in sources) * crops_per_plane
@@ -327,6 +328,8 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         if output is None:
             return None
         card = _card(config, sources, history, parent, dev_name, step)
+        if strength is not None:  # a fine-tuned model keeps its parent's until calibrated anew
+            card["deblur_strength"] = {"value": strength["value"], "inherited_from": parent["name"]}
         save_model(output, model, card)
         save_checkpoint(output, {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},

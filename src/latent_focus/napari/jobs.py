@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from ..engine import Encoded, LatentFocus
 from ..io import Normalizer, plane_positions
-from ..latent import extrapolate, interpolate
+from ..latent import check_strength, damp_alpha, extrapolate, interpolate
 from ..metrics import linearity_by_side
 from ..training import find_focus
 from .planes import deblur_pair
@@ -87,13 +87,15 @@ def render(job: LiveJob) -> LiveResult:
 
 
 def deblur_stack(engine: LatentFocus, stack: np.ndarray, planes: list[int], z_um=None,
-                 normalizer: Normalizer | None = None) -> Iterator[tuple[int, int]]:
+                 normalizer: Normalizer | None = None, strength: float | None = None) -> Iterator[tuple[int, int]]:
     """Deblur each of ``planes`` towards the in-focus plane.
 
-    Each plane is paired with its neighbour further from focus (see :func:`deblur_pair`); the focus
-    plane becomes the model's reconstruction of itself. Returns the ``(len(planes), y, x)`` result and
-    ``{"focus_plane": f, "pairs": [[sharper, blurrier, alpha] or None, ...]}``.
+    Each plane is paired with its neighbour further from focus (see :func:`deblur_pair`) and takes
+    ``strength`` (default: the model's calibrated one) of the step to focus; the focus plane becomes
+    the model's reconstruction of itself. Returns the ``(len(planes), y, x)`` result and
+    ``{"focus_plane": f, "strength": s, "pairs": [[sharper, blurrier, alpha] or None, ...]}``.
     """
+    strength = engine.strength if strength is None else check_strength(strength)
     norm = normalizer or engine.normalizer(stack)
     focus = find_focus(stack)
     positions = plane_positions(len(stack), z_um)
@@ -112,12 +114,12 @@ def deblur_stack(engine: LatentFocus, stack: np.ndarray, planes: list[int], z_um
             out[k] = engine.decode(enc(plane))
         else:
             sharper, blurrier, alpha = pair
-            out[k] = engine.decode(extrapolate(enc(sharper), enc(blurrier), alpha))
+            out[k] = engine.decode(extrapolate(enc(sharper), enc(blurrier), damp_alpha(alpha, strength)))
         pairs.append(None if pair is None else list(pair))
         for i in [i for i in latents if pair is None or i not in pair[:2]]:
             del latents[i]
         yield k + 1, len(planes)
-    return out, {"focus_plane": focus, "pairs": pairs}
+    return out, {"focus_plane": focus, "strength": strength, "pairs": pairs}
 
 
 def synthesize_levels(engine: LatentFocus, sharp: np.ndarray, blurry: np.ndarray, levels: int,

@@ -13,8 +13,8 @@ import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                            QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSpinBox,
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                            QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSpinBox,
                             QVBoxLayout, QWidget)
 
 from ..device import DEVICE_CHOICES
@@ -137,6 +137,12 @@ class LatentFocusPanel(QWidget):
         self.range_edit = QLineEdit()
         self.range_edit.setPlaceholderText("all planes, or e.g. 0-3,5")
         self.deblur_button = QPushButton("Deblur selected planes")
+        self.strength_spin = QDoubleSpinBox()
+        self.strength_spin.setRange(0.05, 1.0)
+        self.strength_spin.setSingleStep(0.05)
+        self.strength_spin.setValue(1.0)
+        self.strength_spin.setToolTip("fraction of the latent step to the in-focus plane: 1 is the paper's "
+                                      "extrapolation; set to the model's calibrated value when a model loads")
         self.levels_spin = QSpinBox()
         self.levels_spin.setRange(2, 64)
         self.levels_spin.setValue(5)
@@ -147,7 +153,11 @@ class LatentFocusPanel(QWidget):
         self.cancel_button.setEnabled(False)
         batch = QFormLayout()
         batch.addRow("Range", self.range_edit)
-        batch.addRow(self.deblur_button)
+        deblur_row = QHBoxLayout()
+        deblur_row.addWidget(self.deblur_button, 1)
+        deblur_row.addWidget(QLabel("strength"))
+        deblur_row.addWidget(self.strength_spin)
+        batch.addRow(deblur_row)
         levels = QHBoxLayout()
         levels.addWidget(QLabel("Levels"))
         levels.addWidget(self.levels_spin)
@@ -341,7 +351,9 @@ class LatentFocusPanel(QWidget):
         """(Re)load the chosen model on the chosen device, retrying one that failed before."""
         self._failed.pop((self.model_combo.currentData(), self.device_combo.currentText()), None)
         self._forget()
-        self.engine()
+        engine = self.engine()
+        if engine is not None:
+            self.strength_spin.setValue(engine.strength)
 
     def _normalizer(self, engine: LatentFocus, layer, lead: tuple, stack: np.ndarray):
         key = (id(layer), id(layer.data), lead, id(engine))
@@ -426,7 +438,8 @@ class LatentFocusPanel(QWidget):
             out, info = result
             self.viewer.add_image(out, name=name, metadata={**meta, **info}, **template)
 
-        self._run_batch(deblur_stack, (engine, stack, planes, L.z_positions(layer), norm), done,
+        args = (engine, stack, planes, L.z_positions(layer), norm, self.strength_spin.value())
+        self._run_batch(deblur_stack, args, done,
                         f"deblurring {len(planes)} planes of {layer.name}")
 
     def synthesize(self) -> None:
