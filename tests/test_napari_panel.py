@@ -188,6 +188,12 @@ def test_closing_the_panel_stops_its_workers(viewer_panel, qtbot):
     viewer, panel = viewer_panel
     panel.deblur_button.click()
     panel.slider.setValue(180)
+    viewer.add_image(np.zeros((3, 16, 16), np.float32), name="added while docked")
+    assert panel.layer_combo.findText("added while docked") >= 0  # the panel follows the viewer's layers
     viewer.window.remove_dock_widget(panel)
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
-    assert [layer.name for layer in viewer.layers] == [SAMPLE]
+    assert [layer.name for layer in viewer.layers] == [SAMPLE, "added while docked"]
+    viewer.add_image(np.zeros((3, 16, 16), np.float32), name="added after closing")
+    viewer.layers["added while docked"].name = "renamed after closing"
+    assert panel.layer_combo.findText("added after closing") < 0  # ... and lets go of them once closed
+    assert panel.layer_combo.findText("renamed after closing") < 0

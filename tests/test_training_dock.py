@@ -73,6 +73,8 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert dock.stack_list.count() == 1 and dock.regularization.currentText() == "direct"
     dock.steps.setValue(12)
     dock.extrapolation.setValue(1.5)
+    dock.triplets.setCurrentText("all")
+    dock.relative_latent.setChecked(True)
     name = dock.model_name.text()
     dock.start_button.click()
     assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
@@ -86,6 +88,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert card["training"]["steps_done"] == 12 and card["preset"] == "tiny"
     assert card["training"]["recipe"]["regularization"] == "direct"
     assert card["training"]["recipe"]["extrapolation"] == 1.5 and "extrap" in card["loss_history"][-1]
+    assert card["training"]["recipe"]["triplets"] == "all" and card["training"]["recipe"]["relative_latent"]
     assert announced == [str(folder)]
     assert dock.status.text() == f"Saved to {folder}"
     assert len(dock.loss_plot.series["train"]) == 12 and dock.loss_plot.series["validation"]
@@ -139,6 +142,11 @@ def test_bad_input_is_reported(dock, qtbot):
     dock.start_button.click()
     assert not _running(dock) and "not a number" in dock.status.text()
     dock.lr.setText("1e-3")
+    dock.relative_latent.setChecked(True)
+    dock.regularization.setCurrentText("indirect")
+    dock.start_button.click()
+    assert not _running(dock) and "needs direct regularization" in dock.status.text()
+    dock.relative_latent.setChecked(False)
     dock.crop.setValue(256)  # larger than the planes: the core refuses in the worker
     dock.start_button.click()
     qtbot.waitUntil(lambda: not _running(dock), timeout=10000)

@@ -21,7 +21,7 @@ import numpy as np
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
                             QSpinBox, QVBoxLayout, QWidget)
 
@@ -145,6 +145,15 @@ class TrainingDock(QWidget):
         self.extrapolation = _number_box(QDoubleSpinBox, 0, 100, _DEFAULTS["extrapolation"], step=0.5,
                                          tip="weight of a deblurring term: the sharpest plane decoded from the "
                                              "extrapolated latent (Eq. 2); 0 trains exactly the paper's losses")
+        self.triplets = QComboBox()
+        self.triplets.addItems(["auto", "midpoint", "all"])
+        self.triplets.setCurrentText(_DEFAULTS["triplets"])
+        self.triplets.setToolTip("midpoint: only 2b = a + c; all: any b between a and c; "
+                                 "auto: midpoint when possible")
+        self.relative_latent = QCheckBox("scale-free latent term")
+        self.relative_latent.setChecked(_DEFAULTS["relative_latent"])
+        self.relative_latent.setToolTip("direct regularization: divide the latent L1 (Eq. 4) by the latent distance "
+                                        "between planes a and c, so the latent cannot meet it by shrinking")
         self.steps = _number_box(QSpinBox, 1, 10_000_000, _DEFAULTS["steps"])
         self.epochs = _number_box(QDoubleSpinBox, 0.01, 100_000, 10)
         self.epochs.hide()
@@ -187,6 +196,8 @@ class TrainingDock(QWidget):
         form.addRow("Preset", self.preset)
         form.addRow("Regularization", self.regularization)
         form.addRow("Deblurring weight", self.extrapolation)
+        form.addRow("Triplets", self.triplets)
+        form.addRow("", self.relative_latent)
         form.addRow("Length", length)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Crop", self.crop)
@@ -212,7 +223,7 @@ class TrainingDock(QWidget):
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.status)
         self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
-                        self.extrapolation, self.steps, self.epochs, self.length_unit, self.batch_size, self.crop,
+                        self.extrapolation, self.triplets, self.relative_latent, self.steps, self.epochs, self.length_unit, self.batch_size, self.crop,
                         self.lr, self.device, self.model_name]
 
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
@@ -336,6 +347,8 @@ class TrainingDock(QWidget):
                            steps=steps, epochs=self.epochs.value() if by_epochs else None,
                            batch_size=self.batch_size.value(), crop=self.crop.value(), lr=lr,
                            device=self.device.currentText(), extrapolation=self.extrapolation.value(),
+                           triplets=self.triplets.currentText(),
+                           relative_latent=self.relative_latent.isChecked(),
                            validate_every=_DEFAULTS["validate_every"] if by_epochs else max(1, min(50, steps // 20)))
 
     def _output(self) -> tuple[Path | None, bool]:
