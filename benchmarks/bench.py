@@ -488,7 +488,7 @@ def render(report: dict) -> str:
     if h.get("gpu"):
         dev += f"; GPU {h['gpu']}"
     lines = [
-        f"### latent-focus benchmark — untrained (randomly initialised) weights, timings only",
+        "### latent-focus benchmark — untrained (randomly initialised) weights, timings only",
         "",
         f"{report['date']} · torch {h['torch']} · {dev} · batch 1, 1 channel, float32 input, "
         f"inference_mode, eval() · median of N repeats after warm-up",

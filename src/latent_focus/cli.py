@@ -126,8 +126,8 @@ def _cmd_apply(args) -> int:
     from .io import check_output_path, check_plane_index, read_stack, write_tiff
     from .latent import check_alpha, check_strength
 
-    if args.command == "deblur" and args.strength != "model":
-        check_strength(args.strength)
+    # the model's own strength is known once it is loaded; a number is checked before any work
+    strength = check_strength(args.strength) if args.command == "deblur" and args.strength != "model" else None
     out = check_output_path(args.output, args.overwrite)  # before any work: a bad output fails at once
     alphas = [check_alpha(a) for a in args.alpha]
     stack = read_stack(args.stack, channel=args.channel, field=args.field)
@@ -139,7 +139,7 @@ def _cmd_apply(args) -> int:
     if args.command == "synthesize":
         result = engine.synthesize(stack.data[i], stack.data[j], alphas, norm)
     else:
-        strength = engine.strength if args.strength == "model" else check_strength(args.strength)
+        strength = engine.strength if strength is None else strength
         result = np.stack([engine.deblur(stack.data[i], stack.data[j], a, norm, strength) for a in alphas])
     result = result[0] if len(alphas) == 1 else result
     write_tiff(out, result, overwrite=args.overwrite)
@@ -244,13 +244,11 @@ def _cmd_calibrate(args) -> int:
     for row in table:
         print(f"{row['strength']:>9.2f}{row['mean_gain_db']:>11.2f}{row['median_gain_db']:>9.2f}"
               f"{row['worst_gain_db']:>9.2f}" + ("   <- best" if row["strength"] == best else ""))
-    card = {k: v for k, v in engine.card.items() if k not in ("format", "weights_sha256")}
-    card["deblur_strength"] = {
+    save_model(out, engine.model, {**engine.card, "deblur_strength": {
         "value": best, "objective": "mean PSNR gain over identity when deblurring to the in-focus plane",
         "stacks": [{"source": Path(s.source).name, "focus": f} for s, f in zip(stacks, focus)],
         "pairs": int(len(gains)), "by_strength": table,
-    }
-    save_model(out, engine.model, card)
+    }})
     print(f"saved {out} with deblurring strength {best:.2f}", file=sys.stderr)
     return 0
 
@@ -281,12 +279,11 @@ def _rl_psf(args, stack, psf):
 
 
 def _cmd_models(args) -> int:
-    from .models import list_models, read_card, user_models_dir
+    from .models import deblur_strength, list_models, read_card, user_models_dir
 
     for name, folder in list_models().items():
         card = read_card(folder)
-        strength = card.get("deblur_strength", {}).get("value", 1.0)
-        print(f"{name:<24}{card['preset']:<10}strength {strength:<6.2f}{card.get('description', '')}")
+        print(f"{name:<24}{card['preset']:<10}strength {deblur_strength(card):<6.2f}{card.get('description', '')}")
     print(f"(user models folder: {user_models_dir()})")
     return 0
 

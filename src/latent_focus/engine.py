@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from .device import describe, select_device
 from .errors import InputError
 from .io import Normalizer, check_planes
-from .latent import check_strength, damp_alpha, extrapolate, interpolate, map_parts, parts
-from .models import find_model, load_model
+from .latent import damp_alpha, extrapolate, interpolate, map_parts, parts
+from .models import deblur_strength, find_model, load_model
 from .tiling import plan_tiles, stitch
 
 DEFAULT_TILE = 1024
@@ -76,10 +76,7 @@ class LatentFocus:
         self.model, self.card = load_model(self.model_path, self.device)
         self.tile = int(tile)
         self.overlap = int(overlap)
-        try:
-            self.strength = check_strength(self.card.get("deblur_strength", {}).get("value", 1.0))
-        except (InputError, AttributeError) as exc:
-            raise InputError(f"{self.model_path}: card.json has a bad deblur_strength ({exc})") from None
+        self.strength = deblur_strength(self.card)
 
     @property
     def device_name(self) -> str:

@@ -3,10 +3,10 @@
 Deblurring: every pair (B, C) on one side of focus, ``B`` sharper, extrapolated to the focus plane
 with ``alpha = 1 - d_B/d_C`` (Eq. 2), and again with the model's calibrated strength when it has one
 (:func:`latent.damp_alpha`; :func:`fit_strength` fits it). Blur synthesis: every triplet (A, B, C)
-with ``B`` between, interpolated with the alpha given by the defocus distances. Each result sits beside two baselines on the same
-case: identity (the least blurry input plane) and the same arithmetic done on pixels; given a PSF
-(``defocus -> kernel``), deblurring also sits beside Richardson-Lucy deconvolution of the sharper plane
-with the PSF of its defocus. Metrics are computed on per-stack normalised intensities (robust
+with ``B`` between, interpolated with the alpha given by the defocus distances. Each result sits
+beside two baselines on the same case: identity (the least blurry input plane) and the same
+arithmetic done on pixels; given a PSF (``defocus -> kernel``), deblurring also sits beside
+Richardson-Lucy deconvolution of the sharper plane with the PSF of its defocus. Metrics are computed on per-stack normalised intensities (robust
 percentiles -> [0, 1]).
 """
 
@@ -22,7 +22,7 @@ from .deconvolution import richardson_lucy
 from .engine import LatentFocus
 from .errors import InputError
 from .io import Stack, check_plane_index, plane_positions
-from .latent import check_strength, damp_alpha, extrapolate, interpolate
+from .latent import alpha_from_defocus, check_strength, damp_alpha, extrapolate, interpolate
 from .metrics import linearity_by_side, psnr, ssim
 from .training import triplets_for
 
@@ -35,6 +35,7 @@ class StackReport:
     synthesis: list[dict] = field(default_factory=list)
     lds: dict = field(default_factory=dict)
     apd: dict = field(default_factory=dict)
+    strength: float = 1.0  # the model's calibrated deblurring strength, used in the calibrated columns
 
 
 def deblur_pairs(rel: np.ndarray, focus: int) -> list[tuple[int, int]]:
@@ -44,6 +45,27 @@ def deblur_pairs(rel: np.ndarray, focus: int) -> list[tuple[int, int]]:
             if b != focus and c != focus and rel[b] * rel[c] > 0 and abs(rel[b]) < abs(rel[c])]
 
 
+class _Planes:
+    """One stack ready for evaluation: normalised planes, defocus from focus, each latent encoded once."""
+
+    def __init__(self, engine: LatentFocus, stack: Stack, focus: int):
+        self.engine = engine
+        self.focus = check_plane_index(focus, stack.n_planes)
+        self.pos = plane_positions(stack.n_planes, stack.z_um)
+        self.rel = self.pos - self.pos[self.focus]
+        self.norm = engine.normalizer(stack.data)
+        self.x = self.norm.normalize(stack.data)
+        self.z = cache(lambda i: engine.encode(stack.data[i], self.norm))
+
+    def decode(self, latent) -> np.ndarray:
+        """A latent decoded to normalised intensities, comparable with :attr:`x`."""
+        return self.norm.normalize(self.engine.decode(latent))
+
+    def deblur_cases(self) -> list[tuple[int, int, float]]:
+        """``(B, C, alpha)`` of every deblurring pair, alpha extrapolating to the focus plane."""
+        return [(b, c, alpha_from_defocus(self.rel[b], self.rel[c])) for b, c in deblur_pairs(self.rel, self.focus)]
+
+
 def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int | None = None,
                    psf: Callable[[float], np.ndarray] | None = None, rl_iterations: int = 30) -> StackReport:
     """Deblurring and blur-synthesis cases, LDS and APD of one stack; see the module docstring.
@@ -51,20 +73,10 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     ``psf(d)`` gives the blur kernel at defocus ``d`` (micrometres when the stack has z positions, else
     planes); with it every deblurring case gets a Richardson-Lucy column (``rl_iterations`` iterations).
     """
-    focus = check_plane_index(focus, stack.n_planes)
-    pos = plane_positions(stack.n_planes, stack.z_um)
-    rel = pos - pos[focus]
-    norm = engine.normalizer(stack.data)
-    x = norm.normalize(stack.data)
-
-    def dec(latent):
-        return norm.normalize(engine.decode(latent))
+    planes = _Planes(engine, stack, focus)
+    focus, rel, x, z, dec = planes.focus, planes.rel, planes.x, planes.z, planes.decode
 
     # each plane is encoded, reconstructed and deconvolved at most once, however many cases use it
-    @cache
-    def z(i):
-        return engine.encode(stack.data[i], norm)
-
     @cache
     def recon(i):
         return dec(z(i))
@@ -73,19 +85,20 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     def restored(i):
         return richardson_lucy(x[i], psf(rel[i]), rl_iterations)
 
-    report = StackReport(stack.source, focus)
+    report = StackReport(stack.source, focus, strength=engine.strength)
     target = x[focus]
-    for b, c in deblur_pairs(rel, focus)[:max_pairs]:
-        alpha = 1.0 - rel[b] / rel[c]
+    for b, c, alpha in planes.deblur_cases()[:max_pairs]:
         out = dec(extrapolate(z(b), z(c), alpha))
-        calibrated = out if engine.strength == 1 else dec(extrapolate(z(b), z(c), damp_alpha(alpha, engine.strength)))
+        calibrated = out
+        if engine.strength != 1:
+            calibrated = dec(extrapolate(z(b), z(c), damp_alpha(alpha, engine.strength)))
         residual = x[b] + out - recon(b)
         pixel = x[b] / alpha - (1 - alpha) / alpha * x[c]
         row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
             "psnr": psnr(target, out), "ssim": ssim(target, out),
             "psnr_vs_reconstruction": psnr(recon(focus), out),
-            "strength": engine.strength, "calibrated_psnr": psnr(target, calibrated),
+            "calibrated_psnr": psnr(target, calibrated),
             "calibrated_ssim": ssim(target, calibrated),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
             "identity_psnr": psnr(target, x[b]), "identity_ssim": ssim(target, x[b]),
@@ -103,7 +116,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
             "ssim": ssim(x[b], out),
             "identity_psnr": psnr(x[b], x[a]), "pixel_psnr": psnr(x[b], pixel),
         })
-    for side, (_, side_lds, side_apd) in linearity_by_side(lambda i: z(i).flatten(), pos, focus).items():
+    for side, (_, side_lds, side_apd) in linearity_by_side(lambda i: z(i).flatten(), planes.pos, focus).items():
         report.lds[side], report.apd[side] = side_lds, side_apd
     return report
 
@@ -131,7 +144,7 @@ def summarize(reports: list[StackReport]) -> dict:
         "rl_psnr": med(deb, "rl_psnr"), "rl_ssim": med(deb, "rl_ssim"),
         "deblur_gain_over_identity_db": gain(deb, "psnr", np.median),
         "deblur_worst_gain_db": gain(deb, "psnr", np.min),
-        "strength": deb[0]["strength"] if deb else float("nan"),
+        "strength": reports[0].strength if reports else float("nan"),
         "calibrated_psnr": med(deb, "calibrated_psnr"), "calibrated_ssim": med(deb, "calibrated_ssim"),
         "calibrated_gain_over_identity_db": gain(deb, "calibrated_psnr", np.median),
         "calibrated_worst_gain_db": gain(deb, "calibrated_psnr", np.min),
@@ -198,22 +211,11 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
 
 def strength_gains(engine: LatentFocus, stack: Stack, focus: int, strengths) -> np.ndarray:
     """PSNR gain over identity (dB) of every deblurring pair at every strength: (pairs, strengths)."""
-    focus = check_plane_index(focus, stack.n_planes)
     strengths = [check_strength(s) for s in strengths]
-    pos = plane_positions(stack.n_planes, stack.z_um)
-    rel = pos - pos[focus]
-    norm = engine.normalizer(stack.data)
-    x = norm.normalize(stack.data)
-    latents = {}
-    rows = []
-    for b, c in deblur_pairs(rel, focus):
-        for i in (b, c):
-            if i not in latents:
-                latents[i] = engine.encode(stack.data[i], norm)
-        alpha = 1.0 - rel[b] / rel[c]
-        identity = psnr(x[focus], x[b])
-        rows.append([psnr(x[focus], norm.normalize(engine.decode(
-            extrapolate(latents[b], latents[c], damp_alpha(alpha, s))))) - identity for s in strengths])
+    planes = _Planes(engine, stack, focus)
+    target, z = planes.x[planes.focus], planes.z
+    rows = [[psnr(target, planes.decode(extrapolate(z(b), z(c), damp_alpha(alpha, s)))) - psnr(target, planes.x[b])
+             for s in strengths] for b, c, alpha in planes.deblur_cases()]
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(strengths))
 
 

@@ -11,26 +11,25 @@ import math
 from .errors import InputError
 
 
+def _in_unit_interval(value, name: str, example: str) -> float:
+    """``value`` as float if it lies in (0, 1], else :class:`InputError` naming it and an ``example``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number in (0, 1]; got {value!r}") from None
+    if not math.isfinite(value) or not 0.0 < value <= 1.0:
+        raise InputError(f"{name} must lie in (0, 1]; got {value}. Pass e.g. {example}")
+    return value
+
+
 def check_alpha(alpha: float) -> float:
     """Return ``alpha`` as float if it lies in (0, 1], else raise :class:`InputError`."""
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"alpha must be a number in (0, 1]; got {alpha!r}") from None
-    if not math.isfinite(alpha) or not 0.0 < alpha <= 1.0:
-        raise InputError(f"alpha must lie in (0, 1]; got {alpha}. Pass e.g. --alpha 0.5")
-    return alpha
+    return _in_unit_interval(alpha, "alpha", "--alpha 0.5")
 
 
 def check_strength(strength: float) -> float:
     """Return ``strength`` as float if it lies in (0, 1], else raise :class:`InputError`."""
-    try:
-        strength = float(strength)
-    except (TypeError, ValueError):
-        raise InputError(f"deblurring strength must be a number in (0, 1]; got {strength!r}") from None
-    if not math.isfinite(strength) or not 0.0 < strength <= 1.0:
-        raise InputError(f"deblurring strength must lie in (0, 1]; got {strength}. Pass e.g. --strength 1")
-    return strength
+    return _in_unit_interval(strength, "deblurring strength", "--strength 1")
 
 
 def parts(z) -> list:

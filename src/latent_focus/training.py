@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -24,10 +24,11 @@ from .errors import InputError
 from .io import Normalizer, Stack, check_planes, plane_positions
 from .latent import map_parts, parts
 from .metrics import focus_measure, psnr
-from .models import build_model, find_model, load_model
+from .models import build_model, deblur_strength, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
+TRIPLET_MODES = ("auto", "midpoint", "all")
 
 
 @dataclass
@@ -105,7 +106,7 @@ def triplets_for(n_planes: int, z_um: np.ndarray | None, focus: int,
     triplets with 2b = a + c (alpha = 0.5, within 5 %); ``"all"`` keeps every ``b`` between ``a`` and
     ``c``; ``"auto"`` uses midpoints where the stack has any, else all.
     """
-    if mode not in ("auto", "midpoint", "all"):
+    if mode not in TRIPLET_MODES:
         raise InputError(f"unknown triplet mode {mode!r}; pass auto, midpoint or all")
     pos = plane_positions(n_planes, z_um)
     rel = pos - pos[focus]
@@ -293,7 +294,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         model, init_card = load_model(init_path, device)
         config.preset = init_card["preset"]
         parent = {"name": init_card.get("name", init_path.name), "weights_sha256": init_card.get("weights_sha256")}
-        strength = init_card.get("deblur_strength")
+        strength = deblur_strength(init_card) if "deblur_strength" in init_card else None
     else:
         model, parent, strength = build_model(config.preset).to(device), None, None
     if config.epochs:
@@ -329,7 +330,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
             return None
         card = _card(config, sources, history, parent, dev_name, step)
         if strength is not None:  # a fine-tuned model keeps its parent's until calibrated anew
-            card["deblur_strength"] = {"value": strength["value"], "inherited_from": parent["name"]}
+            card["deblur_strength"] = {"value": strength, "inherited_from": parent["name"]}
         save_model(output, model, card)
         save_checkpoint(output, {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},

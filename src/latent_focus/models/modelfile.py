@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..files import atomic_write
+from ..latent import check_strength
 from .registry import build_model
 
 FORMAT = "latent-focus-model/1"
@@ -66,7 +67,16 @@ def read_card(folder: str | os.PathLike) -> dict:
         raise InputError(f"the model card {path} is corrupt ({exc}); retrain or pass another model") from None
     if card.get("format") != FORMAT or "preset" not in card:
         raise InputError(f"{path} is not a latent-focus model card; pass a folder written by latent-focus train")
+    try:
+        deblur_strength(card)
+    except (InputError, AttributeError) as exc:
+        raise InputError(f"{path} has a bad deblur_strength ({exc}); calibrate the model again") from None
     return card
+
+
+def deblur_strength(card: dict) -> float:
+    """The card's calibrated deblurring strength; 1 (Eq. 2 itself) when it has none."""
+    return check_strength(card.get("deblur_strength", {}).get("value", 1.0))
 
 
 def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:

@@ -29,7 +29,7 @@ from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..io import Stack, read_stack
 from ..models import PRESETS, list_models, read_card, user_models_dir
-from ..training import REGULARIZATIONS, Progress, TrainConfig, train
+from ..training import REGULARIZATIONS, TRIPLET_MODES, Progress, TrainConfig, train
 from . import layers as L
 from .events import model_events
 from .lifetime import ClosingWatch
@@ -146,7 +146,7 @@ class TrainingDock(QWidget):
                                          tip="weight of a deblurring term: the sharpest plane decoded from the "
                                              "extrapolated latent (Eq. 2); 0 trains exactly the paper's losses")
         self.triplets = QComboBox()
-        self.triplets.addItems(["auto", "midpoint", "all"])
+        self.triplets.addItems(TRIPLET_MODES)
         self.triplets.setCurrentText(_DEFAULTS["triplets"])
         self.triplets.setToolTip("midpoint: only 2b = a + c; all: any b between a and c; "
                                  "auto: midpoint when possible")
@@ -223,8 +223,8 @@ class TrainingDock(QWidget):
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.status)
         self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
-                        self.extrapolation, self.triplets, self.relative_latent, self.steps, self.epochs, self.length_unit, self.batch_size, self.crop,
-                        self.lr, self.device, self.model_name]
+                        self.extrapolation, self.triplets, self.relative_latent, self.steps, self.epochs,
+                        self.length_unit, self.batch_size, self.crop, self.lr, self.device, self.model_name]
 
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
                       self.viewer.layers.events.moved):
