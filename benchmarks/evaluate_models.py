@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     keys = ["deblur_psnr", "residual_psnr", "identity_psnr", "pixel_psnr", "rl_psnr", "deblur_gain_over_identity_db",
             "deblur_worst_gain_db", "strength", "calibrated_psnr", "calibrated_gain_over_identity_db",
             "calibrated_worst_gain_db", "deblur_ssim", "calibrated_ssim", "identity_ssim", "rl_ssim",
-            "synthesis_psnr", "synthesis_pixel_psnr", "lds", "apd"]
+            "synthesis_psnr", "synthesis_pixel_psnr", "lds", "apd", "apd_spaced"]
     short = {k: k.replace("deblur_", "d_").replace("synthesis_", "s_").replace("calibrated_", "c_")
              .replace("_over_identity_db", "").replace("_gain_db", "")[:12] for k in keys}
     print("model".ljust(28) + "".join(short[k].rjust(13) for k in keys))

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/bench.py: the quick run finishes and writes JSON with the expected keys."""
+"""Benchmark scripts: bench.py's quick run writes JSON with the expected keys; step_sweep.py agrees with evaluate."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
@@ -41,3 +43,27 @@ def test_bench_quick_writes_json(tmp_path):
         r = rows[("cpu", case, 256)]
         assert abs(r["mpix_per_s"] - 256 * 256 / 1e6 / r["median_s"]) < 1e-6
     assert abs(rows[("cpu", "train", 128)]["steps_per_s"] * rows[("cpu", "train", 128)]["median_s"] - 1) < 1e-9
+
+
+def test_step_sweep_agrees_with_evaluate(tiny_model, blurred_stack):
+    """The sweep's Eq. 2 and calibrated gains are evaluate's, and its best step is the best of its grid."""
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import step_sweep
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    from latent_focus.engine import LatentFocus
+    from latent_focus.evaluate import evaluate_stack
+    from latent_focus.io import Stack
+
+    engine = LatentFocus(tiny_model, "cpu")
+    engine.strength = 0.4  # as a calibrated card would set it
+    stack = Stack(blurred_stack[:5], None, None, blurred_stack.dtype, "blobs")
+    rows = step_sweep.sweep(engine, "blobs", stack, 0)
+    report = evaluate_stack(engine, stack, 0)
+    assert [(r["B"], r["C"]) for r in rows] == [(r["B"], r["C"]) for r in report.deblur]
+    for sweep_row, eval_row in zip(rows, report.deblur):
+        assert sweep_row["eq2"] == pytest.approx(eval_row["psnr"] - eval_row["identity_psnr"], abs=1e-4)
+        assert sweep_row["calibrated"] == pytest.approx(eval_row["calibrated_psnr"] - eval_row["identity_psnr"], abs=1e-4)
+        assert sweep_row["best"] >= sweep_row["reconstruction"]
+    assert "| all | 6 |" in step_sweep.table(rows, engine.strength)

@@ -44,6 +44,19 @@ def test_apd_hand_computed_uneven_spacing():
     assert apd(latents) == pytest.approx((0.5 + 0.5) / 2 / 3)
 
 
+def test_apd_at_the_planes_spacing():
+    # the same points at positions 0, 1, 3: evenly paced along the line, so nothing to penalise
+    latents = [np.array([0.0]), np.array([1.0]), np.array([3.0])]
+    assert apd(latents, [0.0, 1.0, 3.0]) == pytest.approx(0.0, abs=1e-12)
+    assert apd(latents, [0.0, 1.5, 3.0]) == pytest.approx(apd(latents))
+    # positions 0, 2, 3: reference steps 2 and 1 against real steps 1 and 2
+    assert apd(latents, [0.0, 2.0, 3.0]) == pytest.approx((1 + 1) / 2 / 3)
+    with pytest.raises(ValueError, match="one position per latent"):
+        apd(latents, [0.0, 1.0])
+    with pytest.raises(ValueError, match="first and last"):
+        apd(latents, [1.0, 2.0, 1.0])
+
+
 def test_metrics_accept_multiscale_latents():
     latents = [(np.full(3, k), np.full(2, 2.0 * k)) for k in range(4)]
     assert lds(latents) == pytest.approx(1.0)
@@ -61,8 +74,9 @@ def test_linearity_by_side_orders_planes_outward_from_focus():
     positions = [-3.0, -2.0, -1.0, 0.0, 1.0, 3.0]
     latents = [np.array([abs(p), 0.0]) for p in positions]
     scores = linearity_by_side(latents.__getitem__, positions, 3)
-    assert scores["below"][0] == [3, 2, 1, 0] and scores["above"][0] == [3, 4, 5]
-    assert scores["below"][1:] == (pytest.approx(1.0), pytest.approx(0.0))
-    assert scores["above"][2] == pytest.approx(apd(latents[3:]))
-    assert scores["above"][2] > 0.1
+    below, above = scores["below"], scores["above"]
+    assert below.planes == [3, 2, 1, 0] and above.planes == [3, 4, 5]
+    assert (below.lds, below.apd, below.apd_spaced) == (pytest.approx(1.0), pytest.approx(0.0), pytest.approx(0.0))
+    assert above.apd == pytest.approx(apd(latents[3:])) and above.apd > 0.1
+    assert above.apd_spaced == pytest.approx(0.0, abs=1e-12)
     assert set(linearity_by_side(latents.__getitem__, positions[:5], 3)) == {"below"}

@@ -6,6 +6,8 @@ Pairwise Distance APD (Eq. 6), plus the variance-of-Laplacian focus measure.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .latent import parts
@@ -78,11 +80,13 @@ def lds(latents) -> float:
     return float(np.mean(num / np.maximum(den, 1e-30)))
 
 
-def apd(latents) -> float:
+def apd(latents, positions=None) -> float:
     """Eq. 6: mean |d(z_n, z_n+1) - d(z'_n, z'_n+1)| / d(z_0, z_N-1).
 
-    ``z'`` are the latents interpolated linearly between the end points ``z_0`` and ``z_N-1`` at
-    equal steps; 0 means the blur levels are equally spaced along the line.
+    ``z'`` are the latents interpolated linearly between the end points ``z_0`` and ``z_N-1``: at equal
+    steps as in the paper, or, given the planes' ``positions`` (their blur levels, e.g. distance from
+    focus), at those positions, so that unequally spaced planes on a straight, evenly paced latent line
+    score 0 too. Equally spaced positions give Eq. 6 itself. 0 is best.
     """
     z = _as_vectors(latents)
     if len(z) < 2:
@@ -92,12 +96,27 @@ def apd(latents) -> float:
     if total == 0:
         return 0.0
     real = np.linalg.norm(z[1:] - z[:-1], axis=1)
-    interp = total / (n - 1)
+    if positions is None:
+        interp = np.full(n - 1, total / (n - 1))
+    else:
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape != (n,) or p[-1] == p[0]:
+            raise ValueError("APD needs one position per latent, the first and last ones different")
+        interp = total * np.diff(p) / (p[-1] - p[0])
     return float(np.mean(np.abs(real - interp)) / total)
 
 
-def linearity_by_side(latent, positions, focus: int) -> dict[str, tuple[list[int], float, float]]:
-    """LDS and APD on each side of focus: ``{"below"|"above": (planes, LDS, APD)}``.
+class Linearity(NamedTuple):
+    """Latent geometry of the planes on one side of focus, ordered outward from it."""
+
+    planes: list[int]
+    lds: float
+    apd: float  # Eq. 6, equal steps
+    apd_spaced: float  # reference latents at the planes' defocus distances
+
+
+def linearity_by_side(latent, positions, focus: int) -> dict[str, Linearity]:
+    """LDS and APD on each side of focus: ``{"below"|"above": Linearity}``.
 
     ``latent(i)`` gives plane ``i``'s latent; each side's planes run outward from the focus plane
     (which both sides share), ordered by distance from it. Sides with fewer than three planes are left out.
@@ -108,7 +127,7 @@ def linearity_by_side(latent, positions, focus: int) -> dict[str, tuple[list[int
         planes = sorted((i for i in range(len(rel)) if sign * rel[i] > 0 or i == focus), key=lambda i: abs(rel[i]))
         if len(planes) >= 3:
             latents = [latent(i) for i in planes]
-            out[side] = (planes, lds(latents), apd(latents))
+            out[side] = Linearity(planes, lds(latents), apd(latents), apd(latents, np.abs(rel[planes])))
     return out
 
 

@@ -162,7 +162,6 @@ def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
     var = s ** 2 / max(float((s ** 2).sum()), 1e-30)
     explained = (float(var[0]), float(var[1]) if len(var) > 1 else 0.0)
     focus = find_focus(stack)
-    scores = {f"{side} focus ({planes[0]}-{planes[-1]})": (side_lds, side_apd)
-              for side, (planes, side_lds, side_apd) in
-              linearity_by_side(z.__getitem__, np.arange(len(z)), focus).items()}
+    scores = {f"{side} focus ({geo.planes[0]}-{geo.planes[-1]})": (geo.lds, geo.apd)
+              for side, geo in linearity_by_side(z.__getitem__, np.arange(len(z)), focus).items()}
     return LatentView(coords, explained, focus, scores)

@@ -1,0 +1,88 @@
+"""How far beyond the sharper plane should deblurring step? Gain over identity per pair and per step.
+
+    python benchmarks/step_sweep.py [MODEL] [--sim DIR] [--data ../shared/data] [--json OUT]
+
+Every deblurring pair (B, C) of the real series (or, with ``--sim``, of held-out simulated stacks) is
+decoded at latent steps ``z_B + k (z_B - z_C)`` for ``k`` on a grid from 0 (the model's reconstruction
+of B) to 5. Eq. 2 is ``k = d_B / (d_C - d_B)``; the model's calibrated strength ``s`` takes ``s`` times
+that step. The best grid step of each pair is picked *with* the real in-focus plane, which no real use
+has: its median is an upper bound on what any rule for the step can reach with these weights.
+Prints one row per pair, then medians by series and over all pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from evaluate_models import REPO, real_series, simulated_series
+from latent_focus.engine import LatentFocus
+from latent_focus.evaluate import deblur_pairs
+from latent_focus.io import plane_positions
+from latent_focus.latent import combine
+from latent_focus.metrics import psnr
+
+STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), np.arange(3, 5.01, 0.5)]), 2)
+COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]
+
+
+def sweep(engine: LatentFocus, name: str, stack, focus: int) -> list[dict]:
+    """One row per deblurring pair: the Eq. 2 step, gains over identity (dB) and the best grid step."""
+    rel = plane_positions(stack.n_planes, stack.z_um)
+    rel = rel - rel[focus]
+    norm = engine.normalizer(stack.data)
+    x = norm.normalize(stack.data)
+    z = {i: engine.encode(stack.data[i], norm) for i in range(stack.n_planes)}
+
+    def gain(b, c, k):
+        return psnr(x[focus], norm.normalize(engine.decode(combine([z[b], z[c]], [1 + k, -k])))) - psnr(x[focus], x[b])
+
+    rows = []
+    for b, c in deblur_pairs(rel, focus):
+        k_eq2 = abs(rel[b]) / (abs(rel[c]) - abs(rel[b]))
+        grid = [gain(b, c, k) for k in STEPS]
+        best = int(np.argmax(grid))
+        rows.append({"series": name, "B": b, "C": c, "d_B": float(rel[b]), "d_C": float(rel[c]), "k_eq2": k_eq2,
+                     "eq2": gain(b, c, k_eq2), "calibrated": gain(b, c, engine.strength * k_eq2),
+                     "reconstruction": grid[0], "best_k": float(STEPS[best]), "best": grid[best]})
+    return rows
+
+
+def table(rows: list[dict], strength: float) -> str:
+    head = (f"| series | B | C | d_B | d_C | Eq. 2 step | gain Eq. 2 | gain s = {strength:.2f} | gain k = 0 "
+            "| best step | gain at best step |")
+    lines = [head, "|" + " --- |" * 11]
+    for r in rows:
+        lines.append(f"| {r['series']} | {r['B']} | {r['C']} | {r['d_B']:.2f} | {r['d_C']:.2f} | {r['k_eq2']:.2f} | "
+                     + " | ".join(f"{r[k]:+.2f}" for k in COLUMNS[:3]) + f" | {r['best_k']:.2f} | {r['best']:+.2f} |")
+    lines += ["", "| pairs | n | " + " | ".join(f"median gain: {k}" for k in COLUMNS) + " |", "|" + " --- |" * 6]
+    groups = {s: [r for r in rows if r["series"] == s] for s in dict.fromkeys(r["series"] for r in rows)}
+    groups["all"] = rows
+    for name, sel in groups.items():
+        lines.append(f"| {name} | {len(sel)} | " + " | ".join(f"{np.median([r[k] for r in sel]):+.2f} dB" for k in COLUMNS)
+                     + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", nargs="?", default="default")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--sim", type=Path, default=None, help="held-out simulated stacks instead of the real series")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    engine = LatentFocus(args.model, args.device)
+    series = simulated_series(args.sim) if args.sim else real_series(args.data)
+    rows = [row for name, stack, focus, _ in series for row in sweep(engine, name, stack, focus)]
+    print(f"model: {args.model} on {engine.device_name}, calibrated strength {engine.strength:.2f}\n")
+    print(table(rows, engine.strength))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
