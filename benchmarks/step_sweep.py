@@ -62,8 +62,8 @@ def table(rows: list[dict], strength: float) -> str:
     groups = {s: [r for r in rows if r["series"] == s] for s in dict.fromkeys(r["series"] for r in rows)}
     groups["all"] = rows
     for name, sel in groups.items():
-        lines.append(f"| {name} | {len(sel)} | " + " | ".join(f"{np.median([r[k] for r in sel]):+.2f} dB" for k in COLUMNS)
-                     + " |")
+        medians = (f"{np.median([r[k] for r in sel]):+.2f} dB" for k in COLUMNS)
+        lines.append(f"| {name} | {len(sel)} | " + " | ".join(medians) + " |")
     return "\n".join(lines)
 
 

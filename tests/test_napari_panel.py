@@ -1,5 +1,7 @@
 """The Latent focus panel driven in a real napari viewer, with real workers (run under Xvfb)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -164,7 +166,15 @@ def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
 
     panel.view_button.click()
     qtbot.waitUntil(lambda: "focus plane" in panel.scores_label.text(), timeout=TIMEOUT)
-    assert "focus plane 4" in panel.scores_label.text() and "LDS" in panel.scores_label.text()
+    text = panel.scores_label.text()
+    assert "focus plane 4" in text and "LDS" in text
+    # the sample's planes are 1 um apart: APD at their z spacing is Eq. 6's, on both sides
+    scores = [line for line in text.splitlines() if "LDS" in line]
+    assert len(scores) == 2
+    pattern = re.compile(r"APD ([0-9.]+) \(([0-9.]+) at the planes' z spacing")
+    for line in scores:
+        apd_eq6, apd_spaced = (float(v) for v in pattern.search(line).groups())
+        assert apd_eq6 == pytest.approx(apd_spaced, abs=1e-3)
     assert panel.plot._coords.shape == (9, 2)
 
 

@@ -6,8 +6,9 @@ with ``alpha = 1 - d_B/d_C`` (Eq. 2), and again with the model's calibrated stre
 with ``B`` between, interpolated with the alpha given by the defocus distances. Each result sits
 beside two baselines on the same case: identity (the least blurry input plane) and the same
 arithmetic done on pixels; given a PSF (``defocus -> kernel``), deblurring also sits beside
-Richardson-Lucy deconvolution of the sharper plane with the PSF of its defocus. Metrics are computed on per-stack normalised intensities (robust
-percentiles -> [0, 1]).
+Richardson-Lucy deconvolution of the sharper plane with the PSF of its defocus. Metrics are computed
+on per-stack normalised intensities (robust percentiles -> [0, 1]). LDS and APD are scored on each
+side of focus; APD also with its reference paced by the planes' defocus (:func:`metrics.apd`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from ..engine import Encoded, LatentFocus
 from ..io import Normalizer, plane_positions
 from ..latent import check_strength, damp_alpha, extrapolate, interpolate
-from ..metrics import linearity_by_side
+from ..metrics import Linearity, linearity_by_side
 from ..training import find_focus
 from .planes import deblur_pair
 
@@ -141,12 +141,16 @@ class LatentView:
     coords: np.ndarray  # (planes, 2)
     explained: tuple[float, float]
     focus: int
-    scores: dict[str, tuple[float, float]]  # side -> (LDS, APD)
+    scores: dict[str, Linearity]  # "below focus (planes)" / "above focus (planes)" -> LDS and APD
+    spaced: bool  # whether the planes' z positions were known, so that ``apd_spaced`` uses them
 
 
 def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
-                normalizer: Normalizer | None = None) -> Iterator[tuple[int, int]]:
-    """Encode each plane downsampled to ``side`` px, project on the two main axes; returns a LatentView."""
+                normalizer: Normalizer | None = None, z_um=None) -> Iterator[tuple[int, int]]:
+    """Encode each plane downsampled to ``side`` px, project on the two main axes; returns a LatentView.
+
+    ``z_um`` (the planes' positions, when known) paces the APD reference at the planes' real spacing.
+    """
     norm = normalizer or engine.normalizer(stack)
     scale = min(1.0, side / max(stack.shape[1:]))
     rows = []
@@ -162,6 +166,7 @@ def latent_view(engine: LatentFocus, stack: np.ndarray, side: int = 64,
     var = s ** 2 / max(float((s ** 2).sum()), 1e-30)
     explained = (float(var[0]), float(var[1]) if len(var) > 1 else 0.0)
     focus = find_focus(stack)
-    scores = {f"{side} focus ({geo.planes[0]}-{geo.planes[-1]})": (geo.lds, geo.apd)
-              for side, geo in linearity_by_side(z.__getitem__, np.arange(len(z)), focus).items()}
-    return LatentView(coords, explained, focus, scores)
+    positions = plane_positions(len(z), z_um)
+    scores = {f"{side} focus ({geo.planes[0]}-{geo.planes[-1]})": geo
+              for side, geo in linearity_by_side(z.__getitem__, positions, focus).items()}
+    return LatentView(coords, explained, focus, scores, z_um is not None)

@@ -473,12 +473,14 @@ class LatentFocusPanel(QWidget):
         def done(view):
             self.plot.set_points(view.coords, view.focus, view.explained)
             self.plot.mark(self.planes())
-            lines = [f"{side}: LDS {s[0]:.3f}, APD {s[1]:.3f}" for side, s in view.scores.items()]
+            lines = [f"{side}: LDS {geo.lds:.3f}, APD {geo.apd:.3f}"
+                     + (f" ({geo.apd_spaced:.3f} at the planes' z spacing)" if view.spaced else "")
+                     for side, geo in view.scores.items()]
             lines = lines or ["too few planes on either side of focus to score"]
             self.scores_label.setText("\n".join([f"focus plane {view.focus}", *lines]))
 
         self._run_batch(latent_view, (engine, stack), done, f"encoding the planes of {layer.name}",
-                        kwargs={"normalizer": norm})
+                        kwargs={"normalizer": norm, "z_um": L.z_positions(layer)})
 
     def _run_batch(self, job, args: tuple, on_done, what: str, kwargs: dict | None = None) -> None:
         if self._batch is not None:
