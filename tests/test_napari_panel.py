@@ -146,6 +146,7 @@ def test_deblur_selected_planes_and_cancel(viewer_panel, qtbot):
     assert np.allclose(out.data[3], expected, atol=1e-3 * np.ptp(expected))
     assert panel.progress.value() == panel.progress.maximum() == 4
 
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)  # the output layer comes before the job ends
     panel.range_edit.setText("")
     panel.deblur_button.click()
     panel.cancel_button.click()
@@ -164,6 +165,7 @@ def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
     assert viewer.layers[name].data.shape == (3, 256, 256)
     assert viewer.layers[name].metadata["t"] == [1.0, 0.5, 0.0]
 
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)  # the output layer comes before the job ends
     panel.view_button.click()
     qtbot.waitUntil(lambda: "focus plane" in panel.scores_label.text(), timeout=TIMEOUT)
     text = panel.scores_label.text()
