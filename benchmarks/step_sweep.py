@@ -20,10 +20,8 @@ import numpy as np
 
 from evaluate_models import REPO, real_series, simulated_series
 from latent_focus.engine import LatentFocus
-from latent_focus.evaluate import deblur_pairs
-from latent_focus.io import plane_positions
+from latent_focus.evaluate import StackPlanes
 from latent_focus.latent import combine
-from latent_focus.metrics import psnr
 
 STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), np.arange(3, 5.01, 0.5)]), 2)
 COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]
@@ -31,18 +29,15 @@ COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]
 
 def sweep(engine: LatentFocus, name: str, stack, focus: int) -> list[dict]:
     """One row per deblurring pair: the Eq. 2 step, gains over identity (dB) and the best grid step."""
-    rel = plane_positions(stack.n_planes, stack.z_um)
-    rel = rel - rel[focus]
-    norm = engine.normalizer(stack.data)
-    x = norm.normalize(stack.data)
-    z = {i: engine.encode(stack.data[i], norm) for i in range(stack.n_planes)}
+    planes = StackPlanes(engine, stack, focus)
+    rel, z = planes.rel, planes.z
 
     def gain(b, c, k):
-        return psnr(x[focus], norm.normalize(engine.decode(combine([z[b], z[c]], [1 + k, -k])))) - psnr(x[focus], x[b])
+        return planes.gain(b, combine([z(b), z(c)], [1 + k, -k]))
 
     rows = []
-    for b, c in deblur_pairs(rel, focus):
-        k_eq2 = abs(rel[b]) / (abs(rel[c]) - abs(rel[b]))
+    for b, c, alpha in planes.deblur_cases():
+        k_eq2 = (1 - alpha) / alpha  # Eq. 2 is z_B + k_eq2 (z_B - z_C)
         grid = [gain(b, c, k) for k in STEPS]
         best = int(np.argmax(grid))
         rows.append({"series": name, "B": b, "C": c, "d_B": float(rel[b]), "d_C": float(rel[c]), "k_eq2": k_eq2,

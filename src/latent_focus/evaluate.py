@@ -47,7 +47,7 @@ def deblur_pairs(rel: np.ndarray, focus: int) -> list[tuple[int, int]]:
             if b != focus and c != focus and rel[b] * rel[c] > 0 and abs(rel[b]) < abs(rel[c])]
 
 
-class _Planes:
+class StackPlanes:
     """One stack ready for evaluation: normalised planes, defocus from focus, each latent encoded once."""
 
     def __init__(self, engine: LatentFocus, stack: Stack, focus: int):
@@ -58,10 +58,15 @@ class _Planes:
         self.norm = engine.normalizer(stack.data)
         self.x = self.norm.normalize(stack.data)
         self.z = cache(lambda i: engine.encode(stack.data[i], self.norm))
+        self.identity_psnr = cache(lambda i: psnr(self.x[self.focus], self.x[i]))
 
     def decode(self, latent) -> np.ndarray:
         """A latent decoded to normalised intensities, comparable with :attr:`x`."""
         return self.norm.normalize(self.engine.decode(latent))
+
+    def gain(self, b: int, latent) -> float:
+        """PSNR gain (dB) of ``latent``, decoded, over plane ``b`` as it is, both against the focus plane."""
+        return psnr(self.x[self.focus], self.decode(latent)) - self.identity_psnr(b)
 
     def deblur_cases(self) -> list[tuple[int, int, float]]:
         """``(B, C, alpha)`` of every deblurring pair, alpha extrapolating to the focus plane."""
@@ -75,7 +80,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     ``psf(d)`` gives the blur kernel at defocus ``d`` (micrometres when the stack has z positions, else
     planes); with it every deblurring case gets a Richardson-Lucy column (``rl_iterations`` iterations).
     """
-    planes = _Planes(engine, stack, focus)
+    planes = StackPlanes(engine, stack, focus)
     focus, rel, x, z, dec = planes.focus, planes.rel, planes.x, planes.z, planes.decode
 
     # each plane is encoded, reconstructed and deconvolved at most once, however many cases use it
@@ -103,7 +108,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
             "calibrated_psnr": psnr(target, calibrated),
             "calibrated_ssim": ssim(target, calibrated),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
-            "identity_psnr": psnr(target, x[b]), "identity_ssim": ssim(target, x[b]),
+            "identity_psnr": planes.identity_psnr(b), "identity_ssim": ssim(target, x[b]),
             "pixel_psnr": psnr(target, pixel), "pixel_ssim": ssim(target, pixel),
         }
         if psf is not None:
@@ -217,10 +222,10 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
 def strength_gains(engine: LatentFocus, stack: Stack, focus: int, strengths) -> np.ndarray:
     """PSNR gain over identity (dB) of every deblurring pair at every strength: (pairs, strengths)."""
     strengths = [check_strength(s) for s in strengths]
-    planes = _Planes(engine, stack, focus)
-    target, z = planes.x[planes.focus], planes.z
-    rows = [[psnr(target, planes.decode(extrapolate(z(b), z(c), damp_alpha(alpha, s)))) - psnr(target, planes.x[b])
-             for s in strengths] for b, c, alpha in planes.deblur_cases()]
+    planes = StackPlanes(engine, stack, focus)
+    z = planes.z
+    rows = [[planes.gain(b, extrapolate(z(b), z(c), damp_alpha(alpha, s))) for s in strengths]
+            for b, c, alpha in planes.deblur_cases()]
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(strengths))
 
 
