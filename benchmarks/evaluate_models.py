@@ -21,6 +21,7 @@ import tifffile
 
 from latent_focus.deconvolution import bead_psf, optics_psf
 from latent_focus.engine import LatentFocus
+from latent_focus.errors import InputError
 from latent_focus.evaluate import evaluate_stack, format_table, summarize
 from latent_focus.io import Stack, read_stack
 
@@ -46,6 +47,25 @@ def simulated_series(folder: Path) -> list[tuple[str, Stack, int, None]]:
     return [(r["file"], read_stack(folder / r["file"]), int(np.argmin(np.abs(r["z_um"]))), None) for r in recipe]
 
 
+def load_series(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:
+    """The series ``--sim`` or ``--data`` names; a missing folder or file stops with a usage error (exit 2)."""
+    if args.sim is not None and not (args.sim / "recipe.json").is_file():
+        parser.error(f"--sim {args.sim}: no recipe.json there; pass a folder written by scripts/make_training_data.py")
+    try:
+        return simulated_series(args.sim) if args.sim is not None else real_series(args.data)
+    except (FileNotFoundError, InputError) as err:
+        where = f"--sim {args.sim}" if args.sim is not None else f"--data {args.data}"
+        parser.error(f"{where}: {err}")
+
+
+def load_engine(parser: argparse.ArgumentParser, model: str, device: str) -> LatentFocus:
+    """The model's engine; an unknown model or device stops with the library's message (exit 2)."""
+    try:
+        return LatentFocus(model, device)
+    except InputError as err:
+        parser.error(str(err))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+")
@@ -55,10 +75,10 @@ def main(argv=None) -> None:
     p.add_argument("--sim", type=Path, default=None,
                    help="evaluate on simulated held-out stacks in this folder instead of the real series")
     args = p.parse_args(argv)
-    series = simulated_series(args.sim) if args.sim else real_series(args.data)
+    engines = {model: load_engine(p, model, args.device) for model in args.models}
+    series = load_series(p, args)
     results = {}
-    for model in args.models:
-        engine = LatentFocus(model, args.device)
+    for model, engine in engines.items():
         reports = [evaluate_stack(engine, stack, focus, psf=psf) for _, stack, focus, psf in series]
         for (name, *_), rep in zip(series, reports):
             rep.source = name

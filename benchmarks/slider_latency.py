@@ -43,6 +43,15 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=12)
     args = parser.parse_args(argv)
+    from latent_focus.errors import InputError
+    from latent_focus.models import find_model
+
+    try:
+        folder = find_model(args.model)
+    except InputError as err:
+        parser.error(str(err))
+    if args.stack and not os.path.exists(args.stack):
+        parser.error(f"--stack {args.stack} does not exist; pass a z-stack file")
 
     import napari
     from qtpy.QtWidgets import QApplication
@@ -58,10 +67,12 @@ def main(argv=None) -> None:
         viewer.open_sample("napari-latent-focus", "nuclei_defocus")
     panel = LatentFocusPanel(viewer)
     viewer.window.add_dock_widget(panel, name="Latent focus")
-    if args.model and os.path.isdir(args.model):
-        panel.model_combo.add_folder(args.model)
-    elif args.model:
-        panel.model_combo.setCurrentIndex(panel.model_combo.findData(args.model))
+    if args.model:
+        index = panel.model_combo.findData(args.model)
+        if index >= 0:
+            panel.model_combo.setCurrentIndex(index)
+        else:
+            panel.model_combo.add_folder(str(folder))
     panel.device_combo.setCurrentText(args.device)
     engine = panel.engine()
     if engine is None:

@@ -1,13 +1,14 @@
 """How far beyond the sharper plane should deblurring step? Gain over identity per pair and per step.
 
-    python benchmarks/step_sweep.py [MODEL] [--sim DIR] [--data ../shared/data] [--json OUT]
+    python benchmarks/step_sweep.py [MODEL] [--sim DIR] [--data ../shared/data] [--fixed K ...] [--json OUT]
 
 Every deblurring pair (B, C) of the real series (or, with ``--sim``, of held-out simulated stacks) is
 decoded at latent steps ``z_B + k (z_B - z_C)`` for ``k`` on a grid from 0 (the model's reconstruction
 of B) to 5. Eq. 2 is ``k = d_B / (d_C - d_B)``; the model's calibrated strength ``s`` takes ``s`` times
 that step. The best grid step of each pair is picked *with* the real in-focus plane, which no real use
 has: its median is an upper bound on what any rule for the step can reach with these weights.
-Prints one row per pair, then medians by series and over all pairs.
+``--fixed K ...`` adds the gain at constant steps ``k = K``, the rule that ignores the planes' defocus.
+Prints one row per pair, then medians and means by series and over all pairs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate_models import REPO, real_series, simulated_series
+from evaluate_models import REPO, load_engine, load_series
 from latent_focus.engine import LatentFocus
 from latent_focus.evaluate import StackPlanes
 from latent_focus.latent import combine
@@ -27,8 +28,14 @@ STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), n
 COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]
 
 
-def sweep(engine: LatentFocus, name: str, stack, focus: int) -> list[dict]:
-    """One row per deblurring pair: the Eq. 2 step, gains over identity (dB) and the best grid step."""
+def fixed_key(k: float) -> str:
+    """Row key of the gain at one constant latent step ``k`` (``--fixed``)."""
+    return f"k = {k:g}"
+
+
+def sweep(engine: LatentFocus, name: str, stack, focus: int, fixed=()) -> list[dict]:
+    """One row per deblurring pair: the Eq. 2 step, gains over identity (dB), the best grid step, and the
+    gain at every constant step in ``fixed``."""
     planes = StackPlanes(engine, stack, focus)
     rel, z = planes.rel, planes.z
 
@@ -42,23 +49,29 @@ def sweep(engine: LatentFocus, name: str, stack, focus: int) -> list[dict]:
         best = int(np.argmax(grid))
         rows.append({"series": name, "B": b, "C": c, "d_B": float(rel[b]), "d_C": float(rel[c]), "k_eq2": k_eq2,
                      "eq2": gain(b, c, k_eq2), "calibrated": gain(b, c, engine.strength * k_eq2),
-                     "reconstruction": grid[0], "best_k": float(STEPS[best]), "best": grid[best]})
+                     "reconstruction": grid[0], "best_k": float(STEPS[best]), "best": grid[best],
+                     **{fixed_key(k): gain(b, c, k) for k in fixed}})
     return rows
 
 
-def table(rows: list[dict], strength: float) -> str:
+def table(rows: list[dict], strength: float, fixed=()) -> str:
+    """Per-pair gains, then their medians and means by series and over all pairs."""
+    extra = [fixed_key(k) for k in fixed]
     head = (f"| series | B | C | d_B | d_C | Eq. 2 step | gain Eq. 2 | gain s = {strength:.2f} | gain k = 0 "
-            "| best step | gain at best step |")
-    lines = [head, "|" + " --- |" * 11]
+            "| best step | gain at best step |" + "".join(f" gain {k} |" for k in extra))
+    lines = [head, "|" + " --- |" * (11 + len(extra))]
     for r in rows:
         lines.append(f"| {r['series']} | {r['B']} | {r['C']} | {r['d_B']:.2f} | {r['d_C']:.2f} | {r['k_eq2']:.2f} | "
-                     + " | ".join(f"{r[k]:+.2f}" for k in COLUMNS[:3]) + f" | {r['best_k']:.2f} | {r['best']:+.2f} |")
-    lines += ["", "| pairs | n | " + " | ".join(f"median gain: {k}" for k in COLUMNS) + " |", "|" + " --- |" * 6]
+                     + " | ".join(f"{r[k]:+.2f}" for k in COLUMNS[:3]) + f" | {r['best_k']:.2f} | {r['best']:+.2f} |"
+                     + "".join(f" {r[k]:+.2f} |" for k in extra))
     groups = {s: [r for r in rows if r["series"] == s] for s in dict.fromkeys(r["series"] for r in rows)}
     groups["all"] = rows
-    for name, sel in groups.items():
-        medians = (f"{np.median([r[k] for r in sel]):+.2f} dB" for k in COLUMNS)
-        lines.append(f"| {name} | {len(sel)} | " + " | ".join(medians) + " |")
+    for stat, fn in (("median", np.median), ("mean", np.mean)):
+        lines += ["", "| pairs | n | " + " | ".join(f"{stat} gain: {k}" for k in COLUMNS + extra) + " |",
+                  "|" + " --- |" * (6 + len(extra))]
+        for name, sel in groups.items():
+            values = (f"{fn([r[k] for r in sel]):+.2f} dB" for k in COLUMNS + extra)
+            lines.append(f"| {name} | {len(sel)} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
@@ -68,13 +81,15 @@ def main(argv=None) -> None:
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--sim", type=Path, default=None, help="held-out simulated stacks instead of the real series")
     p.add_argument("--device", default="auto")
+    p.add_argument("--fixed", type=float, nargs="+", default=[], metavar="K",
+                   help="also report the gain at these constant latent steps k, the same for every pair")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    engine = LatentFocus(args.model, args.device)
-    series = simulated_series(args.sim) if args.sim else real_series(args.data)
-    rows = [row for name, stack, focus, _ in series for row in sweep(engine, name, stack, focus)]
+    engine = load_engine(p, args.model, args.device)
+    series = load_series(p, args)
+    rows = [row for name, stack, focus, _ in series for row in sweep(engine, name, stack, focus, args.fixed)]
     print(f"model: {args.model} on {engine.device_name}, calibrated strength {engine.strength:.2f}\n")
-    print(table(rows, engine.strength))
+    print(table(rows, engine.strength, args.fixed))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -1,4 +1,4 @@
-"""Benchmark scripts: bench.py's quick run writes JSON with the expected keys; step_sweep.py agrees with evaluate."""
+"""Benchmark scripts: bench.py writes JSON with the expected keys; step_sweep.py agrees with evaluate; bad input."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
@@ -59,11 +60,42 @@ def test_step_sweep_agrees_with_evaluate(tiny_model, blurred_stack):
     engine = LatentFocus(tiny_model, "cpu")
     engine.strength = 0.4  # as a calibrated card would set it
     stack = Stack(blurred_stack[:5], None, None, blurred_stack.dtype, "blobs")
-    rows = step_sweep.sweep(engine, "blobs", stack, 0)
+    rows = step_sweep.sweep(engine, "blobs", stack, 0, fixed=(0.0, 0.3))
     report = evaluate_stack(engine, stack, 0)
     assert [(r["B"], r["C"]) for r in rows] == [(r["B"], r["C"]) for r in report.deblur]
     for sweep_row, eval_row in zip(rows, report.deblur):
         assert sweep_row["eq2"] == pytest.approx(eval_row["psnr"] - eval_row["identity_psnr"], abs=1e-4)
-        assert sweep_row["calibrated"] == pytest.approx(eval_row["calibrated_psnr"] - eval_row["identity_psnr"], abs=1e-4)
+        calibrated = eval_row["calibrated_psnr"] - eval_row["identity_psnr"]
+        assert sweep_row["calibrated"] == pytest.approx(calibrated, abs=1e-4)
         assert sweep_row["best"] >= sweep_row["reconstruction"]
-    assert "| all | 6 |" in step_sweep.table(rows, engine.strength)
+        # a constant step of 0 is the reconstruction of B; 0.3 is on the grid, so the best is at least as good
+        assert sweep_row["k = 0"] == pytest.approx(sweep_row["reconstruction"], abs=1e-9)
+        assert sweep_row["best"] >= sweep_row["k = 0.3"] - 1e-9
+    text = step_sweep.table(rows, engine.strength, (0.0, 0.3))
+    assert "median gain: k = 0.3" in text and "mean gain: k = 0.3" in text
+    mean_all = [line for line in text.splitlines() if line.startswith("| all | 6 |")][-1]
+    assert f"{np.mean([r['eq2'] for r in rows]):+.2f} dB" == mean_all.split(" | ")[2]
+
+
+@pytest.mark.parametrize("script", ["step_sweep.py", "evaluate_models.py"])
+@pytest.mark.parametrize("args, message", [
+    (["nosuch"], "no model 'nosuch'"),
+    (["default", "--sim", "{tmp}"], "no recipe.json there"),
+    (["default", "--data", "{tmp}"], "brightfield_hela_set1"),
+])
+def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run([sys.executable, str(BENCH.parent / script), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, message", [(["--model", "nosuch"], "no model 'nosuch'"),
+                                           (["--stack", "missing.tif"], "--stack missing.tif does not exist")])
+def test_slider_latency_refuses_bad_input_before_opening_napari(args, message):
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "slider_latency.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr.splitlines()[-1]

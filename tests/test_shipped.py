@@ -6,6 +6,7 @@ import numpy as np
 
 import latent_focus
 from latent_focus import LatentFocus, read_stack
+from latent_focus.evaluate import summarize
 from latent_focus.models import find_model, read_card
 
 PKG = Path(latent_focus.__file__).parent
@@ -18,7 +19,10 @@ def test_default_model_is_trained_and_documented():
     assert card["training"]["steps_done"] >= 1000
     assert card["training_command"].startswith("latent-focus train")
     assert {s["licence"] for s in card["training_data"]["sources"]}
-    assert card["evaluation"]
+    # every evaluation holds the summary evaluate_models.py writes today, with every field it has
+    assert set(card["evaluation"]) == {"real_series", "simulated_held_out"}
+    for results in card["evaluation"].values():
+        assert set(results["default"]) == set(summarize([]))
     stacks = [s for r in (card["training"], card["training"].get("base", {}).get("training", {}))
               for s in r.get("data", [])]
     # training stacks named by file and identified by content, not by the folders they were trained from
