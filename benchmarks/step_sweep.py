@@ -85,6 +85,8 @@ def main(argv=None) -> None:
                    help="also report the gain at these constant latent steps k, the same for every pair")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    if any(not k >= 0 for k in args.fixed):
+        p.error(f"--fixed {' '.join(map(str, args.fixed))}: steps are 0 or more (0 is the reconstruction of B)")
     engine = load_engine(p, args.model, args.device)
     series = load_series(p, args)
     rows = [row for name, stack, focus, _ in series for row in sweep(engine, name, stack, focus, args.fixed)]

@@ -92,6 +92,12 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
     assert message in proc.stderr.splitlines()[-1]
 
 
+def test_step_sweep_refuses_negative_fixed_steps():
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "step_sweep.py"), "--fixed", "0.2", "-1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "steps are 0 or more" in proc.stderr.splitlines()[-1]
+
+
 @pytest.mark.parametrize("args, message", [(["--model", "nosuch"], "no model 'nosuch'"),
                                            (["--stack", "missing.tif"], "--stack missing.tif does not exist")])
 def test_slider_latency_refuses_bad_input_before_opening_napari(args, message):
