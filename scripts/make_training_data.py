@@ -44,10 +44,14 @@ def main(argv=None) -> None:
     p.add_argument("--brightfield", type=int, default=24)
     p.add_argument("--brightfield-dz", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                    help="range of the brightfield plane spacing in um (9 planes per stack)")
+    p.add_argument("--widefield-photons", type=float, nargs=2, default=(300.0, 6000.0), metavar=("MIN", "MAX"),
+                   help="range of the widefield peak photon count, drawn log-uniformly (more photons, less noise)")
     p.add_argument("--seed", type=int, default=2023)
     args = p.parse_args(argv)
-    if not 0 < args.brightfield_dz[0] <= args.brightfield_dz[1]:
-        p.error(f"--brightfield-dz needs 0 < MIN <= MAX; got {args.brightfield_dz[0]} {args.brightfield_dz[1]}")
+    for option in ("brightfield_dz", "widefield_photons"):
+        low, high = getattr(args, option)
+        if not 0 < low <= high:
+            p.error(f"--{option.replace('_', '-')} needs 0 < MIN <= MAX; got {low:g} {high:g}")
 
     rng = np.random.default_rng(args.seed)
     cells = read_stack(args.cells3d).data
@@ -62,8 +66,10 @@ def main(argv=None) -> None:
             na = float(rng.uniform(0.4, 0.95))
             dz = float(rng.uniform(0.3, 1.2))
             z = _planes(rng, dz)
-            params = dict(modality="widefield", na=na, wavelength_um=float(rng.uniform(0.45, 0.62)),
-                          n_immersion=1.0, pixel_size_um=px, photons=float(np.exp(rng.uniform(np.log(300), np.log(6000)))),
+            wavelength = float(rng.uniform(0.45, 0.62))  # drawn before the photons: same stacks for a seed
+            photons = float(np.exp(rng.uniform(*np.log(args.widefield_photons))))
+            params = dict(modality="widefield", na=na, wavelength_um=wavelength,
+                          n_immersion=1.0, pixel_size_um=px, photons=photons,
                           background_photons=float(rng.uniform(10, 300)), read_noise_e=float(rng.uniform(1, 3)))
             if kind == "gibson_lanni":
                 params.update(psf="gibson_lanni", n_sample=1.33, depth_um=float(rng.uniform(0, 10)))

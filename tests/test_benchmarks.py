@@ -1,4 +1,4 @@
-"""Benchmark scripts: bench.py writes JSON with the expected keys; step_sweep.py agrees with evaluate; bad input."""
+"""Benchmark and data scripts: bench.py JSON keys; step_sweep.py agrees with evaluate; bad input refused."""
 
 from __future__ import annotations
 
@@ -105,3 +105,16 @@ def test_slider_latency_refuses_bad_input_before_opening_napari(args, message):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert message in proc.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--brightfield-dz", "0", "4"], "--brightfield-dz needs 0 < MIN <= MAX; got 0 4"),
+    (["--widefield-photons", "6000", "300"], "--widefield-photons needs 0 < MIN <= MAX; got 6000 300"),
+])
+def test_make_training_data_refuses_bad_ranges_and_writes_nothing(tmp_path, args, message):
+    script = BENCH.parents[1] / "scripts" / "make_training_data.py"
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(script), str(out), "--cells3d", "c.tif", "--bead", "b.tif", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr.splitlines()[-1]
+    assert not out.exists()
