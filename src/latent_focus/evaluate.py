@@ -83,10 +83,15 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     planes = StackPlanes(engine, stack, focus)
     focus, rel, x, z, dec = planes.focus, planes.rel, planes.x, planes.z, planes.decode
 
-    # each plane is encoded, reconstructed and deconvolved at most once, however many cases use it
+    # each plane is encoded, reconstructed, scored as identity and deconvolved at most once, however many
+    # cases use it
     @cache
     def recon(i):
         return dec(z(i))
+
+    @cache
+    def identity_ssim(i):
+        return ssim(x[focus], x[i])
 
     @cache
     def restored(i):
@@ -108,7 +113,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
             "calibrated_psnr": psnr(target, calibrated),
             "calibrated_ssim": ssim(target, calibrated),
             "residual_psnr": psnr(target, residual), "residual_ssim": ssim(target, residual),
-            "identity_psnr": planes.identity_psnr(b), "identity_ssim": ssim(target, x[b]),
+            "identity_psnr": planes.identity_psnr(b), "identity_ssim": identity_ssim(b),
             "pixel_psnr": psnr(target, pixel), "pixel_ssim": ssim(target, pixel),
         }
         if psf is not None:

@@ -71,7 +71,11 @@ def lds(latents) -> float:
 
     ``latents`` are ordered by blur level (at least three). 1 means the latents lie on a line.
     """
-    z = _as_vectors(latents)
+    return _lds(_as_vectors(latents))
+
+
+def _lds(z: np.ndarray) -> float:
+    """:func:`lds` of latents already flattened to the rows of ``z``."""
     if len(z) < 3:
         raise ValueError("LDS needs latents of at least three blur levels")
     d = z[:-1] - z[1:]
@@ -88,7 +92,11 @@ def apd(latents, positions=None) -> float:
     focus), at those positions, so that unequally spaced planes on a straight, evenly paced latent line
     score 0 too. Equally spaced positions give Eq. 6 itself. 0 is best.
     """
-    z = _as_vectors(latents)
+    return _apd(_as_vectors(latents), positions)
+
+
+def _apd(z: np.ndarray, positions=None) -> float:
+    """:func:`apd` of latents already flattened to the rows of ``z``."""
     if len(z) < 2:
         raise ValueError("APD needs latents of at least two blur levels")
     n = len(z)
@@ -126,8 +134,8 @@ def linearity_by_side(latent, positions, focus: int) -> dict[str, Linearity]:
     for side, sign in (("below", -1), ("above", 1)):
         planes = sorted((i for i in range(len(rel)) if sign * rel[i] > 0 or i == focus), key=lambda i: abs(rel[i]))
         if len(planes) >= 3:
-            latents = [latent(i) for i in planes]
-            out[side] = Linearity(planes, lds(latents), apd(latents), apd(latents, np.abs(rel[planes])))
+            z = _as_vectors([latent(i) for i in planes])  # flattened once for all three scores
+            out[side] = Linearity(planes, _lds(z), _apd(z), _apd(z, np.abs(rel[planes])))
     return out
 
 
