@@ -11,7 +11,8 @@ from conftest import SHARED_DATA as SHARED
 from latent_focus.deconvolution import (bead_psf, estimate_defocus_psf, optics_psf, richardson_lucy,
                                         richardson_lucy_tiled)
 from latent_focus.errors import InputError
-from latent_focus.simulate import born_wolf_psf, defocus_stack, fft_convolve
+from latent_focus.optics import born_wolf_psf, fft_convolve
+from latent_focus.simulate import defocus_stack
 from latent_focus.tiling import plan_tiles
 
 OPTICS = dict(na=0.75, wavelength_um=0.52, n_immersion=1.0, pixel_size_um=0.26)

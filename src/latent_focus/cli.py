@@ -1,7 +1,9 @@
-"""The ``latent-focus`` command line: synthesize, deblur, train, evaluate, calibrate, models, view.
+"""The ``latent-focus`` command line: restore, methods, synthesize, deblur, train, evaluate, calibrate, models, view.
 
 Bad input exits with code 2 and one line saying what is wrong and what to pass instead; outputs are
-checked before any work starts and written atomically, so nothing is left half-written or overwritten.
+checked before any work starts and written atomically, so nothing is left half-written or overwritten,
+and no command writes over one of its own inputs. Method options (``restore --method NAME ...``) are
+generated from the method's ``Params``; ``latent-focus restore --method NAME --help`` lists them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def plane_index(text: str) -> int:
+    """A plane index as typed on the command line: a whole number from 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"plane index must be a whole number; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"plane index must be 0 or more (the first plane is 0); got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
     if model:
         p.add_argument("--model", "-m", default=None,
@@ -36,29 +59,67 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--field", default=None, help="field name when a folder holds several")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``method`` (the ``--method`` value of ``restore``) adds that method's options."""
+    from .methods import list_methods
+    from .methods.latent import LatentParams
+    from .methods.options import add_params
+
     parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
-                     "by moving through the latent space of an autoencoder trained on z-stacks.")
+                     "by moving through the latent space of an autoencoder trained on z-stacks, or restore "
+                     "single planes with the other methods (latent-focus methods).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    p = sub.add_parser("restore", help="restore planes of a z-stack or a 2-D image with any method",
+                       description="Restore planes with a method (see latent-focus methods). A pair method "
+                       "deblurs plane B with the blurrier plane C (--planes B C), or with its neighbour "
+                       "further from focus (--plane N, or every plane when neither is given); a single-plane "
+                       "method restores --plane N, or every plane. Method options: latent-focus restore "
+                       "--method NAME --help.")
+    p.add_argument("input", help="2-D TIFF or z-stack (TIFF/OME-TIFF or a folder of per-plane TIFFs)")
+    p.add_argument("-o", "--output", required=True, help="output TIFF (float32, input units)")
+    p.add_argument("--method", required=True, help="restoration method (latent-focus methods lists them)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--plane", type=plane_index, default=None, help="the plane to restore (0-based)")
+    which.add_argument("--planes", type=plane_index, nargs=2, default=None, metavar=("B", "C"),
+                       help="pair methods: the sharper plane B and the blurrier plane C")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _common(p)
+    if method is not None:
+        from .methods import get_method
+        try:
+            cls = get_method(method)
+        except InputError:
+            cls = None
+        if cls is not None:
+            add_params(p, cls.Params, f"{cls.name} options")
+
+    sub.add_parser("methods", help="list the restoration methods, their input and their weights")
+
     for name, first, help_ in (
         ("synthesize", "A C", "blur synthesis: D(alpha*E(x_A) + (1-alpha)*E(x_C)), A the sharper plane"),
-        ("deblur", "B C", "deblurring: D(E(x_B)/alpha - (1-alpha)/alpha*E(x_C)), B sharper than C"),
+        ("deblur", "B C", "deblurring: extrapolate from the latents of B and C towards focus (Eq. 2), B sharper"),
     ):
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("stack", help="TIFF/OME-TIFF z-stack or folder of per-plane TIFFs")
         p.add_argument("-o", "--output", required=True, help="output TIFF (float32, input units)")
-        p.add_argument("--planes", nargs=2, type=int, required=True, metavar=tuple(first.split()),
+        p.add_argument("--planes", nargs=2, type=plane_index, required=True, metavar=tuple(first.split()),
                        help="plane indices (0-based)")
-        p.add_argument("--alpha", nargs="+", type=float, required=True,
-                       help="alpha in (0, 1]; several values write a (n, y, x) sweep")
         if name == "deblur":
-            p.add_argument("--strength", default="1", metavar="S",
-                           help="fraction of the step beyond B to take, in (0, 1]: 1 (the default) is the formula "
-                                "above; 'model' uses the strength calibrated for the model (latent-focus models)")
+            fields = {f.name: f for f in LatentParams.specs()}
+            p.add_argument("--alpha", nargs="+", type=fields["alpha"].metadata["parse"], default=[None],
+                           help="alpha in (0, 1]; several values write a (n, y, x) sweep; default: 1 - d_B/d_C "
+                                "from the planes' z positions (plane indices when the stack has none)")
+            from .methods.options import describe
+            p.add_argument("--strength", default=LatentParams().strength, metavar="S",
+                           type=fields["strength"].metadata["parse"], help=describe(fields["strength"]))
+            p.add_argument("--tile", type=int, default=LatentParams().tile, help=describe(fields["tile"]))
+        else:
+            p.add_argument("--alpha", nargs="+", type=float, required=True,
+                           help="alpha in (0, 1]; several values write a (n, y, x) sweep")
+            p.add_argument("--tile", type=int, default=LatentParams().tile, help="tile size for large planes (px)")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-        p.add_argument("--tile", type=int, default=1024, help="tile size for large planes (pixels)")
         _common(p)
 
     p = sub.add_parser("train", help="train or fine-tune a model on z-stacks")
@@ -88,9 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="paper-style table: deblurring and blur synthesis vs baselines")
     p.add_argument("stacks", nargs="+", help="z-stacks with a known in-focus plane")
-    p.add_argument("--focus", nargs="+", type=int, required=True, help="in-focus plane index (one, or one per stack)")
+    p.add_argument("--focus", nargs="+", type=plane_index, required=True,
+                   help="in-focus plane index (one, or one per stack)")
+    p.add_argument("--method", action="append", default=None, metavar="NAME",
+                   help="also score this restoration method with its defaults (repeatable): one row per method "
+                        "next to identity and pixel-space extrapolation")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--max-cases", type=int, default=None, help="limit cases per stack")
+    p.add_argument("--max-cases", type=positive_int, default=None, help="limit cases per stack (at least 1)")
     rl = p.add_mutually_exclusive_group()
     rl.add_argument("--optics", nargs="+", type=float, default=None, metavar="VALUE",
                     help="NA WAVELENGTH_UM [IMMERSION_INDEX]: add a Richardson-Lucy column with the Born & Wolf "
@@ -103,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit a model's deblurring strength on z-stacks with a known in-focus plane "
                        "and write it with the model to a new folder")
     p.add_argument("stacks", nargs="+", help="z-stacks with a known in-focus plane (not those you will evaluate on)")
-    p.add_argument("--focus", nargs="+", type=int, required=True, help="in-focus plane index (one, or one per stack)")
+    p.add_argument("--focus", nargs="+", type=plane_index, required=True,
+                   help="in-focus plane index (one, or one per stack)")
     p.add_argument("-o", "--output", required=True, help="model folder to write (the model with its new strength)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(p)
@@ -112,7 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("view", help="open napari with the sample z-stack and the Latent focus panel")
     p.add_argument("stack", nargs="?", default=None, help="z-stack to open instead of the sample")
-    p.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and quit")
+    p.add_argument("--screenshot", default=None,
+                   help="save a screenshot to this PNG and quit (without a display: a PNG in the user cache folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing screenshot file")
+
+    for cls in list_methods():
+        for command in cls.commands():
+            p = sub.add_parser(command.name, help=command.help, description=command.help)
+            command.add_arguments(p)
+            p.set_defaults(_run=command.run)
     return parser
 
 
@@ -121,35 +195,136 @@ def _version() -> str:
     return __version__
 
 
-def _cmd_apply(args) -> int:
-    from .engine import LatentFocus
-    from .io import check_output_path, check_plane_index, read_stack, write_tiff
-    from .latent import check_alpha, check_strength
+def _method_in(argv: list[str]) -> str | None:
+    """The value of ``--method`` in ``argv`` (``--method X`` or ``--method=X``), if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--method="):
+            return arg.split("=", 1)[1]
+    return None
 
-    # the model's own strength is known once it is loaded; a number is checked before any work
-    strength = check_strength(args.strength) if args.command == "deblur" and args.strength != "model" else None
-    out = check_output_path(args.output, args.overwrite)  # before any work: a bad output fails at once
+
+# -- restore and methods -----------------------------------------------------------------------------
+
+def _cmd_restore(args) -> int:
+    from .io import check_output_path, check_plane_index, read_stack
+    from .methods import PAIR, get_method, load_method
+    from .methods.options import params_from_args
+    from .provenance import write_result
+
+    cls = get_method(args.method)
+    params = params_from_args(args, cls.Params())  # ranges checked before any work
+    if args.planes is not None and cls.input != PAIR:
+        raise InputError(f"{cls.name} restores single planes; pass --plane N (or nothing, for every plane)")
+    out = check_output_path(args.output, args.overwrite, inputs=[args.input])
+    stack = read_stack(args.input, channel=args.channel, field=args.field)
+    if cls.input == PAIR and stack.n_planes < 2:
+        raise InputError(f"{cls.name} needs a z-stack of at least two planes; {args.input} holds one plane. "
+                         "Pick a single-plane method (latent-focus methods)")
+    method = load_method(cls.name, args.model, args.device)
+    params = params_from_args(args, method.default_params())
+    bar = _Bar(f"{cls.name} on {method.device_name}")
+    if args.planes is not None:
+        b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
+        results = [bar.drive(method.restore(stack, b, params, partner=c))]
+    elif args.plane is not None:
+        results = [bar.drive(method.restore(stack, check_plane_index(args.plane, stack.n_planes), params))]
+    else:
+        results = bar.drive(method.restore_planes(stack, list(range(stack.n_planes)), params))
+    path = write_result(out, results, stack, params, overwrite=args.overwrite, single=args.plane is not None
+                        or args.planes is not None)
+    print(f"wrote {path} ({cls.name} on {method.device_name})", file=sys.stderr)
+    return 0
+
+
+def _cmd_methods(args) -> int:
+    from .methods import list_methods
+
+    for cls in list_methods():
+        kind = "pair of planes (B, C) of a z-stack" if cls.input == "pair" else "single plane"
+        print(f"{cls.name:<20}{kind:<38}{cls.description}")
+        print(f"{'':<20}weights: {cls.weights_source()}")
+    return 0
+
+
+class _Bar:
+    """Drives a method generator with a one-line progress bar on a terminal (a line per 10 % otherwise)."""
+
+    def __init__(self, what: str, stream=sys.stderr, width: int = 24):
+        self.what, self.stream, self.width = what, stream, width
+        self.tty = stream.isatty()
+        self.next_pct = 0
+        self.t0 = time.perf_counter()
+
+    def drive(self, gen):
+        from .methods import run
+        result = run(gen, self.update)
+        if self.tty:
+            self.stream.write("\n")
+        return result
+
+    def update(self, p) -> None:
+        frac = p.done / p.total if p.total else 1.0
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
+        filled = int(frac * self.width)
+        line = (f"{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:3.0f}% "
+                f"eta {_fmt_s(eta)} {p.message}")
+        if self.tty:
+            self.stream.write("\r" + line[:150])
+        elif frac * 100 >= self.next_pct:
+            self.stream.write(line + "\n")
+            self.next_pct = (int(frac * 10) + 1) * 10
+        self.stream.flush()
+
+
+# -- the latent pair commands ------------------------------------------------------------------------
+
+def _cmd_synthesize(args) -> int:
+    from .engine import LatentFocus, check_tile
+    from .io import check_output_path, check_plane_index, read_stack
+    from .latent import check_alpha
+    from .provenance import write_plain
+
+    tile = check_tile(args.tile)
+    out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
     alphas = [check_alpha(a) for a in args.alpha]
     stack = read_stack(args.stack, channel=args.channel, field=args.field)
     i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
     if i == j:
         raise InputError(f"--planes needs two different planes; got {i} twice")
-    engine = LatentFocus(args.model, args.device, tile=args.tile)
-    norm = engine.normalizer(stack.data)
-    if args.command == "synthesize":
-        result = engine.synthesize(stack.data[i], stack.data[j], alphas, norm)
-    else:
-        strength = engine.strength if strength is None else strength
-        result = np.stack([engine.deblur(stack.data[i], stack.data[j], a, norm, strength) for a in alphas])
-    result = result[0] if len(alphas) == 1 else result
-    write_tiff(out, result, overwrite=args.overwrite)
-    print(f"wrote {out} {tuple(result.shape)} float32 (model {engine.name} on {engine.device_name})",
-          file=sys.stderr)
+    engine = LatentFocus(args.model, args.device, tile=tile)
+    result = engine.synthesize(stack.data[i], stack.data[j], alphas, engine.normalizer(stack.data))
+    info = {"method": "latent blur synthesis (Eq. 1)", "model": engine.name, "planes": [i, j], "alpha": alphas}
+    write_plain(out, result[0] if len(alphas) == 1 else result, stack, info, args.overwrite)
+    print(f"wrote {out} (model {engine.name} on {engine.device_name})", file=sys.stderr)
     return 0
 
 
+def _cmd_deblur(args) -> int:
+    """``deblur``: the latent method on one pair, once per alpha (the same result as ``restore --method latent``)."""
+    from .io import check_output_path, check_plane_index, read_stack
+    from .methods import load_method, run
+    from .methods.latent import LatentParams
+    from .provenance import write_result
+
+    params = [LatentParams(alpha=a, strength=args.strength, tile=args.tile) for a in args.alpha]
+    out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
+    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
+    method = load_method("latent", args.model, args.device)
+    results = [run(method.restore(stack, b, p, partner=c)) for p in params]
+    path = write_result(out, results, stack, params[0], overwrite=args.overwrite, single=len(results) == 1)
+    print(f"wrote {path} (latent on {method.device_name}; {results[0].info['rule']})", file=sys.stderr)
+    return 0
+
+
+# -- training, evaluation, calibration ---------------------------------------------------------------
+
 def _cmd_train(args) -> int:
     from .io import read_stack
+    from .models import read_card
     from .training import TrainConfig, train
 
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
@@ -165,6 +340,11 @@ def _cmd_train(args) -> int:
     bar.close()
     if last is not None:
         print(f"saved {args.output} after {last.step} steps on {last.device}", file=sys.stderr)
+    else:
+        card = read_card(args.output)
+        print(f"{args.output} is already trained ({card.steps_done} of {card.steps_planned} steps, the same "
+              f"recipe and data); nothing to do. Pass more --steps to train further, or --overwrite to start "
+              f"again", file=sys.stderr)
     return 0
 
 
@@ -203,9 +383,11 @@ def _fmt_s(seconds: float) -> str:
 
 def _cmd_evaluate(args) -> int:
     from .engine import LatentFocus
-    from .evaluate import check_focus, evaluate_stack, format_table, summarize
+    from .evaluate import check_focus, evaluate_methods, evaluate_stack, format_methods, format_table, summarize
     from .io import read_stack
+    from .methods import get_method
 
+    methods = [get_method(m).name for m in (args.method or [])]
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     psf_stack = read_stack(args.psf) if args.psf else None
@@ -215,16 +397,21 @@ def _cmd_evaluate(args) -> int:
     reports = [evaluate_stack(engine, s, f, args.max_cases, psf, args.rl_iterations)
                for s, f, psf in zip(stacks, focus, psfs)]
     summary = summarize(reports)
+    rows = evaluate_methods(methods, stacks, focus, args.model, args.device, args.max_cases) if methods else []
     if args.json:
         print(json.dumps({"model": engine.name, "device": engine.device_name,
-                          "stacks": [r.__dict__ for r in reports], "summary": summary}, indent=1))
+                          "stacks": [r.__dict__ for r in reports], "summary": summary, "methods": rows}, indent=1))
     else:
         print(format_table(reports, summary, f"{engine.name} ({engine.model_path}) on {engine.device_name}"))
+        if rows:
+            print("\n" + format_methods(rows))
         print(f"\n{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
 def _cmd_calibrate(args) -> int:
+    from dataclasses import replace
+
     from .engine import LatentFocus
     from .evaluate import check_focus, fit_strength, strength_gains
     from .io import read_stack
@@ -244,11 +431,11 @@ def _cmd_calibrate(args) -> int:
     for row in table:
         print(f"{row['strength']:>9.2f}{row['mean_gain_db']:>11.2f}{row['median_gain_db']:>9.2f}"
               f"{row['worst_gain_db']:>9.2f}" + ("   <- best" if row["strength"] == best else ""))
-    save_model(out, engine.model, {**engine.card, "deblur_strength": {
+    save_model(out, engine.model, replace(engine.card, deblur_strength={
         "value": best, "objective": "mean PSNR gain over identity when deblurring to the in-focus plane",
         "stacks": [{"source": Path(s.source).name, "focus": f} for s, f in zip(stacks, focus)],
         "pairs": int(len(gains)), "by_strength": table,
-    }})
+    }))
     print(f"saved {out} with deblurring strength {best:.2f}", file=sys.stderr)
     return 0
 
@@ -258,7 +445,7 @@ def _rl_psf(args, stack, psf):
 
     ``psf`` is the stack read from ``--psf``, when given.
     """
-    from .deconvolution import bead_psf, optics_psf
+    from .methods.richardson_lucy.deconvolution import bead_psf, optics_psf
 
     if args.optics is None and psf is None:
         return None
@@ -279,28 +466,31 @@ def _rl_psf(args, stack, psf):
 
 
 def _cmd_models(args) -> int:
-    from .models import deblur_strength, list_models, read_card, user_models_dir
+    from .models import list_models, read_card, user_models_dir
 
     for name, folder in list_models().items():
         card = read_card(folder)
-        print(f"{name:<24}{card['preset']:<10}strength {deblur_strength(card):<6.2f}{card.get('description', '')}")
+        print(f"{name:<24}{card.preset:<14}strength {card.strength:<6.2f}{card.description}")
     print(f"(user models folder: {user_models_dir()})")
     return 0
 
 
 def _cmd_view(args) -> int:
     from .napari.launch import open_viewer
-    return open_viewer(args.stack, args.screenshot)
+    return open_viewer(args.stack, args.screenshot, args.overwrite)
 
 
-COMMANDS = {"synthesize": _cmd_apply, "deblur": _cmd_apply, "train": _cmd_train,
-            "evaluate": _cmd_evaluate, "calibrate": _cmd_calibrate, "models": _cmd_models, "view": _cmd_view}
+COMMANDS = {"restore": _cmd_restore, "methods": _cmd_methods, "synthesize": _cmd_synthesize,
+            "deblur": _cmd_deblur, "train": _cmd_train, "evaluate": _cmd_evaluate, "calibrate": _cmd_calibrate,
+            "models": _cmd_models, "view": _cmd_view}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_method_in(argv)).parse_args(argv)
+    run = getattr(args, "_run", None) or COMMANDS[args.command]
     try:
-        return COMMANDS[args.command](args)
+        return run(args)
     except InputError as exc:
         print(f"latent-focus {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -7,6 +7,7 @@ Planes go in and come out in the input's intensity units; latents stay on the co
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from .device import describe, select_device
 from .errors import InputError
 from .io import Normalizer, check_planes
 from .latent import damp_alpha, extrapolate, interpolate, map_parts, parts
-from .models import deblur_strength, find_model, load_model
+from .models import find_model, load_model
 from .tiling import plan_tiles, stitch
 
 DEFAULT_TILE = 1024
@@ -26,9 +27,11 @@ DEFAULT_OVERLAP = 64
 
 @dataclass
 class Encoded:
-    """Latents of one plane: one latent per tile, plus where the tiles lie.
+    """Latents of one plane: one latent per tile, plus where the tiles lie (the call's tile plan).
 
-    Supports ``a * Encoded`` and ``Encoded + Encoded`` so the latent maths applies unchanged.
+    Latents combine only when their tile plans agree (same ``tile``); :meth:`LatentFocus.encode_many`
+    encodes several planes with one plan. Supports ``a * Encoded`` and ``Encoded + Encoded`` so the latent
+    maths applies unchanged.
     """
 
     latents: list
@@ -36,12 +39,15 @@ class Encoded:
     shape: tuple[int, int]
     overlap: int
     normalizer: Normalizer
+    tile: int
 
     def _map(self, fn, *others: "Encoded") -> "Encoded":
-        if any(o.boxes != self.boxes or o.shape != self.shape for o in others):
+        if any(o.shape != self.shape for o in others):
             raise InputError("the two planes differ in size; pass planes of one stack")
+        if any(o.boxes != self.boxes or o.tile != self.tile for o in others):
+            raise ValueError("latents of one plane size tiled differently; encode them with one tile plan")
         latents = [map_parts(fn, *zs) for zs in zip(self.latents, *(o.latents for o in others))]
-        return Encoded(latents, self.boxes, self.shape, self.overlap, self.normalizer)
+        return Encoded(latents, self.boxes, self.shape, self.overlap, self.normalizer, self.tile)
 
     def __mul__(self, w: float) -> "Encoded":
         return self._map(lambda z: z * float(w))
@@ -67,16 +73,24 @@ class LatentFocus:
         ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
     tile, overlap : int
         Planes larger than ``tile`` pixels a side are processed in overlapping tiles.
+
+    The engine holds no per-call state: each :meth:`encode` makes its own tile plan, which travels with
+    the :class:`Encoded` it returns. On a GPU out-of-memory error an encode retries the whole plane with
+    half the tile size (down to 256 px), then on the CPU; a decode finishes on the CPU. One lock serialises
+    the model's use, so the live slider and a whole-stack job can share an engine.
     """
+
+    MIN_TILE = 256
 
     def __init__(self, model: str | os.PathLike | None = None, device: str = "auto",
                  tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
         self.device = select_device(device)
         self.model_path = find_model(model)
         self.model, self.card = load_model(self.model_path, self.device)
-        self.tile = int(tile)
+        self.tile = check_tile(tile, overlap)
         self.overlap = int(overlap)
-        self.strength = deblur_strength(self.card)
+        self.strength = self.card.strength
+        self.lock = threading.RLock()
 
     @property
     def device_name(self) -> str:
@@ -84,80 +98,104 @@ class LatentFocus:
 
     @property
     def name(self) -> str:
-        return self.card.get("name", self.model_path.name)
+        return self.card.name or self.model_path.name
 
     def normalizer(self, stack: np.ndarray) -> Normalizer:
         """Per-stack intensity normalisation with the model's percentiles."""
-        pct = tuple(self.card.get("normalization", {}).get("percentiles", (0.1, 99.9)))
-        return Normalizer.from_data(stack, pct)
+        return Normalizer.from_data(stack, self.card.percentiles)
 
     # -- encoding and decoding -------------------------------------------------------------------
-    def _run(self, fn, x: torch.Tensor):
-        use_amp = self.device.type == "cuda"
+    def _run(self, fn, x, device: torch.device):
+        use_amp = device.type == "cuda"
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             return fn(x)
 
-    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model.multiple
         h, w = x.shape[-2:]
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return x, (h, w)
+        return x
 
-    def encode(self, plane: np.ndarray, normalizer: Normalizer, scale: float = 1.0) -> Encoded:
-        """Latents of one (y, x) plane in input units; ``scale < 1`` encodes a downsampled preview."""
-        plane = np.asarray(plane, dtype=np.float32)
-        check_planes(plane[None], "plane")
-        x = torch.from_numpy(normalizer.normalize(plane))[None, None]
-        if scale != 1.0:
-            size = (max(8, round(plane.shape[0] * scale)), max(8, round(plane.shape[1] * scale)))
-            x = F.interpolate(x, size=size, mode="area")
-        h, w = x.shape[-2:]
-        while True:
-            boxes = plan_tiles(h, w, self.tile, self.overlap)
-            try:
-                latents = []
-                for y0, y1, x0, x1 in boxes:
-                    t, _ = self._pad(x[..., y0:y1, x0:x1].to(self.device))
-                    latents.append(self._run(self.model.encode, t))
-                return Encoded(latents, boxes, (h, w), self.overlap, normalizer)
-            except torch.cuda.OutOfMemoryError:
-                self._shrink_or_fallback()
+    def encode(self, plane: np.ndarray, normalizer: Normalizer, scale: float = 1.0,
+               tile: int | None = None) -> Encoded:
+        """Latents of one (y, x) plane in input units; ``scale < 1`` encodes a downsampled preview.
+
+        ``tile`` (default: the engine's) starts this call's tile plan; the plan used is ``Encoded.tile``.
+        """
+        return self.encode_many([plane], normalizer, scale, tile)[0]
+
+    def encode_many(self, planes, normalizer: Normalizer, scale: float = 1.0,
+                    tile: int | None = None) -> list[Encoded]:
+        """Latents of several planes of one size with one tile plan, so that they can be mixed.
+
+        On a GPU out-of-memory error every plane is encoded again with half the tile (down to 256 px),
+        then on the CPU.
+        """
+        xs = []
+        for plane in planes:
+            plane = np.asarray(plane, dtype=np.float32)
+            check_planes(plane[None], "plane")
+            x = torch.from_numpy(normalizer.normalize(plane))[None, None]
+            if scale != 1.0:
+                size = (max(8, round(plane.shape[0] * scale)), max(8, round(plane.shape[1] * scale)))
+                x = F.interpolate(x, size=size, mode="area")
+            xs.append(x)
+        if len({x.shape for x in xs}) > 1:
+            raise InputError("the planes differ in size; pass planes of one stack")
+        h, w = xs[0].shape[-2:]
+        tile = self.tile if tile is None else int(tile)
+        with self.lock:
+            while True:
+                boxes = plan_tiles(h, w, tile, self.overlap)
+                try:
+                    return [Encoded([self._run(self.model.encode, self._pad(x[..., y0:y1, x0:x1]).to(self.device),
+                                               self.device) for y0, y1, x0, x1 in boxes],
+                                    boxes, (h, w), self.overlap, normalizer, tile) for x in xs]
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    if tile > self.MIN_TILE:
+                        tile //= 2
+                    else:
+                        self._fall_back_to_cpu()
 
     def decode(self, enc: Encoded) -> np.ndarray:
         """Decode latents to a (y, x) plane in the input's intensity units."""
         h, w = enc.shape
         outs = []
-        for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
-            try:
-                out = self._run(self.model.decode, z)
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                z = map_parts(lambda t: t.cpu(), z)
-                out = self.model.cpu().decode(z)
-                self.model.to(self.device)
-            outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
+        with self.lock:
+            for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
+                try:
+                    out = self._run(self.model.decode, z, self.device)
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    self._fall_back_to_cpu()
+                    out = self._run(self.model.decode, map_parts(lambda t: t.cpu(), z), self.device)
+                outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
         plane = stitch(outs, enc.boxes, h, w, enc.overlap) if len(outs) > 1 else outs[0]
         return enc.normalizer.denormalize(plane)
 
-    def _shrink_or_fallback(self) -> None:
-        torch.cuda.empty_cache()
-        if self.tile > 256:
-            self.tile //= 2
-        else:
-            self.device = torch.device("cpu")
-            self.model.to(self.device)
+    def _fall_back_to_cpu(self) -> None:
+        """Move the model to the CPU for good: the GPU cannot hold even the smallest tile."""
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
 
     # -- the method ------------------------------------------------------------------------------
+    def encode_pair(self, plane_b: np.ndarray, plane_c: np.ndarray, normalizer: Normalizer,
+                    scale: float = 1.0) -> tuple[Encoded, Encoded]:
+        """Latents of two planes of one stack with one tile plan (so that they can be mixed)."""
+        zb, zc = self.encode_many([plane_b, plane_c], normalizer, scale)
+        return zb, zc
+
     def reconstruct(self, plane: np.ndarray, normalizer: Normalizer) -> np.ndarray:
         """``D(E(x))``: the model's own reconstruction of a plane."""
         return self.decode(self.encode(plane, normalizer))
 
     def synthesize(self, plane_a: np.ndarray, plane_c: np.ndarray, alphas, normalizer: Normalizer) -> np.ndarray:
         """Blur synthesis: ``D(alpha*E(a) + (1-alpha)*E(c))`` for each alpha; returns (n, y, x)."""
-        za, zc = self.encode(plane_a, normalizer), self.encode(plane_c, normalizer)
+        za, zc = self.encode_pair(plane_a, plane_c, normalizer)
         return np.stack([self.decode(interpolate(za, zc, a)) for a in np.atleast_1d(alphas)])
 
     def deblur(self, plane_b: np.ndarray, plane_c: np.ndarray, alpha: float, normalizer: Normalizer,
@@ -167,5 +205,17 @@ class LatentFocus:
         ``strength < 1`` takes that fraction of the step beyond ``E(b)`` (:func:`latent.damp_alpha`);
         :attr:`strength` is the model's calibrated value (1 when its card has none).
         """
-        zb, zc = self.encode(plane_b, normalizer), self.encode(plane_c, normalizer)
+        zb, zc = self.encode_pair(plane_b, plane_c, normalizer)
         return self.decode(extrapolate(zb, zc, damp_alpha(alpha, strength)))
+
+
+def check_tile(tile, overlap: int = DEFAULT_OVERLAP) -> int:
+    """``tile`` as int when it is a usable tile size, else :class:`InputError` saying what to pass."""
+    try:
+        t = int(tile)
+    except (TypeError, ValueError):
+        raise InputError(f"--tile must be a whole number of pixels; got {tile!r}") from None
+    if t != tile or t < max(64, 2 * overlap + 1):
+        raise InputError(f"--tile must be at least {max(64, 2 * overlap + 1)} pixels; got {tile}. "
+                         f"Pass e.g. --tile {DEFAULT_TILE}")
+    return t

@@ -6,6 +6,7 @@ intensity units. :class:`Normalizer` maps those units to the model's range and b
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -209,6 +210,8 @@ def _tiff_metadata(tif, path: Path) -> tuple[float | None, np.ndarray | None]:
             z_um = np.loadtxt(txt, ndmin=2)[:, -1].astype(np.float64)
         except ValueError:
             pass
+    if z_um is not None and not np.isfinite(z_um).all():  # e.g. a z.txt of NaN: spacing unknown
+        z_um = None
     return pixel_size, z_um
 
 
@@ -298,11 +301,20 @@ class Normalizer:
         return {"low": self.low, "high": self.high}
 
 
-def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """``path`` as a Path when a TIFF may be written there; :class:`InputError` otherwise (nothing is lost)."""
+def check_output_path(path: str | os.PathLike, overwrite: bool = False, inputs=()) -> Path:
+    """``path`` as a Path when a TIFF may be written there; :class:`InputError` otherwise (nothing is lost).
+
+    ``inputs`` are the command's input files or folders: the output may never be one of them (nor, for a
+    folder, a file inside it), even with ``overwrite``.
+    """
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"output {path} must end in .tif or .tiff")
+    for item in inputs:
+        item = Path(item)
+        same = path.exists() and item.exists() and os.path.samefile(path, item)
+        if same or path.resolve() == item.resolve() or (item.is_dir() and item.resolve() in path.resolve().parents):
+            raise InputError(f"output {path} would write over the input {item}; choose another output file")
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists; choose another output or pass --overwrite")
     if not path.parent.exists():
@@ -311,13 +323,45 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, overwrite: bool = False,
-               metadata: dict | None = None) -> Path:
-    """Write ``data`` as a float32 TIFF atomically (temporary file, then rename).
+               provenance: dict | None = None, pixel_size_um: float | None = None, z_um=None) -> Path:
+    """Write ``data`` ((y, x) or (z, y, x)) as a float32 ImageJ TIFF atomically (temporary file, then rename).
 
-    Raises :class:`InputError` when ``path`` exists and ``overwrite`` is false, so nothing is lost.
+    ``provenance`` (method, model, planes, ...) is stored as JSON in the ImageJ ``Info`` field and read back
+    by :func:`read_provenance`; ``pixel_size_um`` sets the resolution, ``z_um`` the plane positions (the
+    z spacing, and the positions themselves in the provenance). Raises :class:`InputError` when ``path``
+    exists and ``overwrite`` is false, so nothing is lost.
     """
     path = check_output_path(path, overwrite)
-    axes = "ZYX" if data.ndim == 3 else "YX"
-    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32), photometric="minisblack",
-                                                    metadata={"axes": axes, **(metadata or {})}))
+    data = np.asarray(data, dtype=np.float32)
+    info = dict(provenance or {})
+    meta = {"axes": "ZYX" if data.ndim == 3 else "YX"}
+    kwargs = {}
+    if pixel_size_um:
+        kwargs["resolution"] = (1.0 / pixel_size_um, 1.0 / pixel_size_um)
+        meta["unit"] = "um"
+    if z_um is not None and data.ndim == 3 and len(z_um) == len(data):
+        z = [float(v) for v in z_um]
+        info["z_um"] = z
+        if len(z) > 1 and float(np.median(np.abs(np.diff(z)))) > 0:
+            meta["spacing"] = float(np.median(np.abs(np.diff(z))))
+            meta["unit"] = "um"
+    if info:
+        meta["Info"] = json.dumps(info, default=_json_value)
+    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, data, imagej=True, metadata=meta, **kwargs))
     return path
+
+
+def read_provenance(path: str | os.PathLike) -> dict:
+    """The provenance :func:`write_tiff` stored in a TIFF (empty when it holds none)."""
+    with _open_tiff(Path(path)) as tif:
+        info = (tif.imagej_metadata or {}).get("Info")
+    try:
+        return json.loads(info) if info else {}
+    except ValueError:
+        return {}
+
+
+def _json_value(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

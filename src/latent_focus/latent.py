@@ -1,12 +1,20 @@
-"""Latent-space maths of the method (Eq. 1-2 of Mazilu, Wang, Dummer et al., CAIP 2023).
+"""Latent-space maths of the method (Eq. 1-2 of Mazilu, Wang, Dummer et al., CAIP 2023): the one home of alpha.
 
 A latent is a tensor, an array, or a tuple/list of them (multi-scale models); every operation is
-applied to each part. ``alpha`` close to 1 means "close to the sharper plane".
+applied to each part. ``alpha`` close to 1 means "close to the sharper plane". The conventions built on
+alpha live here too:
+
+* the slider's ``t``: ``t * z_B + (1 - t) * z_C`` is blur synthesis for ``t <= 1`` (alpha = t) and
+  deblurring above (alpha = 1 / t), :func:`mix`;
+* the deblurring ``strength`` ``s``: the fraction of Eq. 2's step beyond ``z_B`` that is taken,
+  :func:`damp_alpha`;
+* the default rule that picks ``s`` and the decoding from the planes' distance to focus, :func:`default_step`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from .errors import InputError
 
@@ -90,3 +98,85 @@ def alpha_from_defocus(d_b: float, d_c: float) -> float:
             f"defocus distances {d_b} and {d_c} must lie on the same side of focus with |d_b| < |d_c|"
         )
     return check_alpha(1.0 - d_b / d_c)
+
+
+def mix(z_sharp, z_blurry, t: float):
+    """``t * z_sharp + (1 - t) * z_blurry``: blur synthesis for ``t <= 1`` (alpha = t), deblurring above
+    (alpha = 1 / t in Eq. 2); ``t <= 0`` is the blurrier plane itself."""
+    if t <= 0:
+        return combine([z_blurry], [1.0])
+    if t <= 1:
+        return interpolate(z_sharp, z_blurry, t)
+    return extrapolate(z_sharp, z_blurry, 1.0 / t)
+
+
+def describe_t(t: float) -> tuple[str, float]:
+    """The operation and its alpha for slider value ``t``."""
+    return ("blur synthesis", t) if t <= 1 else ("deblurring", 1.0 / t)
+
+
+# -- the deblurring step: how far towards focus, and how to decode ------------------------------------
+
+AUTO_STEP = 0.3  # fraction of Eq. 2's step the default rule takes where it steps at all
+AUTO_RECONSTRUCTION = 1.5  # reconstruction residual of B, in noise sigmas, above which decoding is residual
+AUTO_DIFFERENCE = 2.5  # RMS difference of B and C, in noise sigmas, below which the planes differ by noise only
+
+
+@dataclass(frozen=True)
+class Step:
+    """How a deblurring pair is decoded: ``strength`` of Eq. 2's step beyond ``z_B``; ``residual`` decodes
+    ``x_B + D(z') - D(z_B)`` instead of ``D(z')``; ``rule`` says which rule chose it."""
+
+    strength: float
+    residual: bool
+    rule: str
+
+
+def parse_strength(value) -> str:
+    """``"auto"``, ``"model"`` or a number in (0, 1] (as text); :class:`InputError` for anything else."""
+    text = str(value).strip().lower()
+    if text in ("auto", "model"):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        raise InputError(f"strength must be auto, model or a number in (0, 1]; got {value!r}. "
+                         "Pass e.g. --strength 1 for Eq. 2 exactly") from None
+    return repr(check_strength(number))
+
+
+def default_step(reconstruction_sigmas: float, difference_sigmas: float) -> Step:
+    """The default rule, from two noise-normalised measurements of the pair.
+
+    ``reconstruction_sigmas``: RMS of ``x_B - D(E(x_B))`` over the noise sigma of ``x_B``.
+    ``difference_sigmas``: RMS of ``x_B - x_C`` over the same sigma.
+
+    * Planes that differ by little more than noise (``difference_sigmas < AUTO_DIFFERENCE``) carry no
+      blur difference to extrapolate: no step is taken.
+    * Where the model reconstructs B to within its noise (``reconstruction_sigmas <= AUTO_RECONSTRUCTION``)
+      the plain decoding keeps its denoising; elsewhere (near focus, where the model loses detail) decoding
+      is residual, so B's detail is kept and only the model's change towards focus is added.
+    * The step is ``AUTO_STEP`` of Eq. 2's.
+
+    Picked on the real series of ``benchmarks/evaluate_models.py`` (see the README's measured results).
+    """
+    moving = difference_sigmas >= AUTO_DIFFERENCE
+    residual = reconstruction_sigmas > AUTO_RECONSTRUCTION
+    strength = AUTO_STEP if moving and residual else 0.0
+    why = (f"auto: B-C difference {difference_sigmas:.1f} sigma, reconstruction residual "
+           f"{reconstruction_sigmas:.1f} sigma -> " + (f"step {strength:g} of Eq. 2" if strength else "no step")
+           + (", residual decoding" if residual else ", plain decoding"))
+    return Step(strength, residual, why)
+
+
+def resolve_step(setting: str, calibrated: float, measure=None) -> Step:
+    """The :class:`Step` for a strength ``setting``: ``"auto"`` (:func:`default_step`, with
+    ``measure() -> (reconstruction_sigmas, difference_sigmas)``), ``"model"`` (the model's ``calibrated``
+    fraction) or a number (that fraction; 1 is Eq. 2 exactly). Only the default rule decodes residually."""
+    setting = parse_strength(setting)
+    if setting == "auto":
+        return default_step(*measure())
+    if setting == "model":
+        return Step(check_strength(calibrated), False, f"model: the model's calibrated strength {calibrated:g}")
+    s = float(setting)
+    return Step(s, False, "Eq. 2 exactly" if s == 1 else f"fixed: {s:g} of Eq. 2's step")

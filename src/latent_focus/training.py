@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -21,14 +21,14 @@ from torch.nn import functional as F
 
 from .device import describe, select_device
 from .errors import InputError
-from .io import Normalizer, Stack, check_planes, plane_positions
+from .io import Normalizer, Stack, check_planes
 from .latent import map_parts, parts
-from .metrics import focus_measure, psnr
-from .models import build_model, deblur_strength, find_model, load_model
+from .metrics import psnr
+from .focus import find_focus, triplets_for
+from .models import ModelCard, build_model, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
-TRIPLET_MODES = ("auto", "midpoint", "all")
 
 
 @dataclass
@@ -90,40 +90,6 @@ class _Source:
     train_rows: int
     sha256: str
     name: str
-
-
-def find_focus(stack: np.ndarray) -> int:
-    """Index of the sharpest plane by the variance-of-Laplacian focus measure."""
-    return int(np.argmax([focus_measure(p) for p in stack]))
-
-
-def triplets_for(n_planes: int, z_um: np.ndarray | None, focus: int,
-                 mode: str = "auto") -> list[tuple[int, int, int, float]]:
-    """Plane triplets ``(a, b, c, alpha)`` on one side of focus, ``a`` sharpest, ``b`` between.
-
-    ``alpha = (d_c - d_b) / (d_c - d_a)`` with ``d`` the distance from focus (in z where known, else
-    in planes), so ``z_b ~ alpha*z_a + (1-alpha)*z_c``. ``mode="midpoint"`` keeps only the paper's
-    triplets with 2b = a + c (alpha = 0.5, within 5 %); ``"all"`` keeps every ``b`` between ``a`` and
-    ``c``; ``"auto"`` uses midpoints where the stack has any, else all.
-    """
-    if mode not in TRIPLET_MODES:
-        raise InputError(f"unknown triplet mode {mode!r}; pass auto, midpoint or all")
-    pos = plane_positions(n_planes, z_um)
-    rel = pos - pos[focus]
-    out = []
-    for a in range(n_planes):
-        for c in range(n_planes):
-            if abs(rel[a]) >= abs(rel[c]) or rel[a] * rel[c] < 0:
-                continue
-            for b in range(n_planes):
-                if b in (a, c) or rel[b] * rel[c] < 0 or not abs(rel[a]) < abs(rel[b]) < abs(rel[c]):
-                    continue
-                alpha = (abs(rel[c]) - abs(rel[b])) / (abs(rel[c]) - abs(rel[a]))
-                out.append((a, b, c, float(alpha)))
-    if mode == "all":
-        return out
-    mid = [t for t in out if abs(t[3] - 0.5) <= 0.05]
-    return mid if (mid or mode == "midpoint") else out
 
 
 def _prepare(stacks, config: TrainConfig) -> list[_Source]:
@@ -283,7 +249,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     overwrite : bool
         Replace an existing ``output`` folder that cannot be resumed (else :class:`InputError`).
     """
-    config = config or TrainConfig()
+    config = replace(config or TrainConfig())  # the caller's config is never written to
     config.check()
     sources = _prepare(stacks, config)
     device = select_device(config.device)
@@ -292,9 +258,9 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     if init is not None:
         init_path = find_model(init)
         model, init_card = load_model(init_path, device)
-        config.preset = init_card["preset"]
-        parent = {"name": init_card.get("name", init_path.name), "weights_sha256": init_card.get("weights_sha256")}
-        strength = deblur_strength(init_card) if "deblur_strength" in init_card else None
+        config.preset = init_card.preset
+        parent = {"name": init_card.name or init_path.name, "weights_sha256": init_card.weights_sha256}
+        strength = init_card.strength if init_card.deblur_strength else None
     else:
         model, parent, strength = build_model(config.preset).to(device), None, None
     if config.epochs:
@@ -328,10 +294,10 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     def save() -> str | None:
         if output is None:
             return None
-        card = _card(config, sources, history, parent, dev_name, step)
+        card = _card(config, sources, parent, dev_name, step)
         if strength is not None:  # a fine-tuned model keeps its parent's until calibrated anew
-            card["deblur_strength"] = {"value": strength, "inherited_from": parent["name"]}
-        save_model(output, model, card)
+            card.deblur_strength = {"value": strength, "inherited_from": parent["name"]}
+        save_model(output, model, card, history)
         save_checkpoint(output, {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -386,17 +352,15 @@ def _same_recipe(saved, recipe: dict) -> bool:
     return all(saved.get(k, defaults.get(k)) == v for k, v in recipe.items())
 
 
-def _card(config: TrainConfig, sources: list[_Source], history: list[dict], parent: dict | None,
-          device: str, step: int) -> dict:
-    return {
-        "preset": config.preset,
-        "normalization": {"percentiles": list(config.percentiles)},
-        "training": {
+def _card(config: TrainConfig, sources: list[_Source], parent: dict | None, device: str, step: int) -> ModelCard:
+    return ModelCard(
+        preset=config.preset,
+        percentiles=tuple(config.percentiles),
+        training={
             "recipe": asdict(config), "steps_done": step, "device": device, "fine_tuned_from": parent,
             "data": [{"source": s.name, "sha256": s.sha256, "planes": int(s.data.shape[0]),
                       "shape": list(s.data.shape), "triplets": len(s.triplets)} for s in sources],
         },
-        "seed": config.seed,
-        "loss_history": history[-2000:],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        seed=config.seed,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

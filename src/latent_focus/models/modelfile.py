@@ -1,4 +1,4 @@
-"""Model folders: ``weights.pt`` (a plain state dict) beside ``card.json`` (what the model is).
+"""Model folders: ``weights.pt`` (a plain state dict) beside ``card.json`` (:class:`ModelCard`).
 
 Weights are loaded with ``torch.load(weights_only=True)``, so a model file can never execute code.
 Every file is written atomically (temporary file, then rename) and the card records the weights'
@@ -8,8 +8,8 @@ SHA-256, so a half-copied or tampered model is caught on load.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,12 +17,10 @@ from torch import nn
 
 from ..errors import InputError
 from ..files import atomic_write
-from ..latent import check_strength
+from .card import ModelCard, write_history
 from .registry import build_model
 
-FORMAT = "latent-focus-model/1"
 WEIGHTS = "weights.pt"
-CARD = "card.json"
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -34,68 +32,47 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(folder: str | os.PathLike, model: nn.Module, card: dict) -> Path:
-    """Write ``model`` and its ``card`` (must hold ``preset``) into ``folder``, atomically per file."""
+def save_model(folder: str | os.PathLike, model: nn.Module, card: ModelCard,
+               history: list[dict] | None = None) -> Path:
+    """Write ``model``, its ``card`` and (optionally) its loss ``history`` into ``folder``, atomically per file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(folder / WEIGHTS, lambda tmp: torch.save(state, tmp))
-    card = {**card, "format": FORMAT, "weights_sha256": sha256_file(folder / WEIGHTS)}
-
-    def write_card(tmp):
-        with open(tmp, "w") as f:
-            json.dump(card, f, indent=1, default=_json_default)
-
-    atomic_write(folder / CARD, write_card)
+    if history is not None:
+        write_history(folder, history)
+    replace(card, weights_sha256=sha256_file(folder / WEIGHTS)).write(folder)
     return folder
 
 
-def _json_default(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+def read_card(folder: str | os.PathLike) -> ModelCard:
+    """The :class:`ModelCard` of a model folder (:class:`InputError` when missing or corrupt)."""
+    return ModelCard.read(folder)
 
 
-def read_card(folder: str | os.PathLike) -> dict:
-    folder = Path(folder)
-    path = folder / CARD
-    if not path.is_file():
-        raise InputError(f"{folder} is not a model folder (no {CARD}); pass a folder written by latent-focus train")
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"the model card {path} is corrupt ({exc}); retrain or pass another model") from None
-    if card.get("format") != FORMAT or "preset" not in card:
-        raise InputError(f"{path} is not a latent-focus model card; pass a folder written by latent-focus train")
-    try:
-        deblur_strength(card)
-    except (InputError, AttributeError) as exc:
-        raise InputError(f"{path} has a bad deblur_strength ({exc}); calibrate the model again") from None
-    return card
-
-
-def deblur_strength(card: dict) -> float:
-    """The card's calibrated deblurring strength; 1 (Eq. 2 itself) when it has none."""
-    return check_strength(card.get("deblur_strength", {}).get("value", 1.0))
-
-
-def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:
     """Model (in eval mode, on ``device``) and card from a model folder. Never executes file content."""
     folder = Path(folder)
     card = read_card(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise InputError(f"{folder} has no {WEIGHTS}; the model folder is incomplete")
-    if card.get("weights_sha256") and sha256_file(weights) != card["weights_sha256"]:
+    if card.weights_sha256 and sha256_file(weights) != card.weights_sha256:
         raise InputError(f"{weights} does not match its card (checksum differs); the model file is corrupt")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = build_model(card["preset"])
+    except Exception as exc:  # a pickle with code in it, or a damaged file: never executed, one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{weights} is not a plain weights file ({first[:120]}); "
+                         "pass a model folder written by latent-focus train") from None
+    try:
+        model = build_model(card.preset)
         model.load_state_dict(state)
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"cannot load the weights in {weights} ({exc}); the model file is corrupt") from None
+        raise InputError(f"cannot load the weights in {weights} ({str(exc).splitlines()[0][:120]}); "
+                         "the model file is corrupt") from None
     return model.to(device).eval(), card
 
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .modelfile import CARD, read_card
+from .card import CARD
+from .modelfile import read_card
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = "default"

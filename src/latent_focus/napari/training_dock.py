@@ -29,7 +29,8 @@ from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..io import Stack, read_stack
 from ..models import PRESETS, list_models, read_card, user_models_dir
-from ..training import REGULARIZATIONS, TRIPLET_MODES, Progress, TrainConfig, train
+from ..focus import TRIPLET_MODES
+from ..training import REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
 from .events import model_events
 from .lifetime import ClosingWatch

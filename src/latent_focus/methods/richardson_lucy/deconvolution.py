@@ -15,9 +15,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .simulate import _fast_len, _kernel_otf, _pad, born_wolf_psf, check_image, psf_from_bead_stack
-from .tiling import plan_tiles, stitch
+from ...errors import InputError
+from ...optics import born_wolf_psf, check_image, fast_len, kernel_otf, psf_from_bead_stack
+from ...optics import pad as pad_plane
+from ...tiling import plan_tiles, stitch
 
 __all__ = ["bead_psf", "estimate_defocus_psf", "optics_psf", "richardson_lucy", "richardson_lucy_tiled"]
 
@@ -98,8 +99,8 @@ def richardson_lucy(image, psf, iterations: int = 30, *, clip: bool = True, eps:
     h, w = x.shape
     if pad == "reflect":
         py, px = min(k.shape[0] // 2 + 1, 4 * h), min(k.shape[1] // 2 + 1, 4 * w)
-        fshape = (_fast_len(h + 2 * py), _fast_len(w + 2 * px))
-        xp = _pad(x, (py, fshape[0] - h - py), (px, fshape[1] - w - px), "reflect").astype(np.float32)
+        fshape = (fast_len(h + 2 * py), fast_len(w + 2 * px))
+        xp = pad_plane(x, (py, fshape[0] - h - py), (px, fshape[1] - w - px), "reflect").astype(np.float32)
     else:
         py = px = 0
         fshape = (h, w)
@@ -109,7 +110,7 @@ def richardson_lucy(image, psf, iterations: int = 30, *, clip: bool = True, eps:
         hy, hx = min(cy, fshape[0] // 2 - 1), min(cx, fshape[1] // 2 - 1)
         k = k[cy - hy:cy + hy + 1, cx - hx:cx + hx + 1]
         k = k / k.sum()
-    otf = _kernel_otf(k, fshape, np.float32)
+    otf = kernel_otf(k, fshape, np.float32)
     otf_conj = np.conj(otf)
     floor = np.float32(eps * max(float(xp.max()), 1e-12))
     est = xp.copy()
@@ -279,7 +280,7 @@ def estimate_defocus_psf(patch, candidates: Sequence[float], *, na: float = 0.75
         psfs.append(k)
         kh, kw = min(k.shape[0], h), min(k.shape[1], w)
         kc = k[(k.shape[0] - kh) // 2:(k.shape[0] - kh) // 2 + kh, (k.shape[1] - kw) // 2:(k.shape[1] - kw) // 2 + kw]
-        mtf2 = _radial_mean(np.abs(_kernel_otf(kc, (h, w))) ** 2, fr, edges)[good]
+        mtf2 = _radial_mean(np.abs(kernel_otf(kc, (h, w))) ** 2, fr, edges)[good]
         best = np.inf
         for beta in betas:
             g = centres[good] ** (-beta) * mtf2

@@ -1,0 +1,190 @@
+"""``latent``: the CAIP 2023 pair method. Deblur plane B towards focus with a blurrier plane C of the same stack.
+
+The latents of B and C are extrapolated with Eq. 2, ``z' = z_B/alpha - (1 - alpha)/alpha * z_C``, and a
+fraction of that step beyond ``z_B`` is taken (:func:`latent_focus.latent.resolve_step`: the default rule,
+the model's calibrated strength, or a fixed fraction; 1 is Eq. 2 exactly). Alpha is ``1 - d_B/d_C`` from
+the planes' distances to the in-focus plane, in micrometres when the stack records z positions, else in
+plane indices (and the output says so).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...engine import DEFAULT_TILE, Encoded, LatentFocus
+from ...errors import InputError
+from ...focus import deblur_pair, find_focus
+from ...io import Normalizer, Stack, check_plane_index, plane_positions
+from ...latent import Step, alpha_from_defocus, check_alpha, extrapolate, parse_strength, resolve_step
+from ...metrics import noise_sigma
+from ..base import PAIR, Method, Params, Progress, Restored, param
+
+
+def parse_alpha(text) -> float | None:
+    """``"auto"`` (or nothing) -> None, else a number in (0, 1]."""
+    if text in (None, "", "auto"):
+        return None
+    return check_alpha(text)
+
+
+@dataclass(frozen=True)
+class LatentParams(Params):
+    alpha: float | None = param(None, "alpha of Eq. 2 in (0, 1]; auto: 1 - d_B/d_C from the planes' z positions "
+                                "(plane indices when the stack records none)", parse=parse_alpha, label="α")
+    strength: str = param("auto", "the step towards focus: auto (the default rule, by the planes' distance to "
+                          "focus), model (the model's calibrated fraction), or a fraction in (0, 1] of Eq. 2's "
+                          "step; 1 is Eq. 2 exactly", parse=parse_strength)
+    tile: int = param(DEFAULT_TILE, "planes larger than this many pixels run in overlapping tiles", min=64,
+                      max=65536)
+
+    def __post_init__(self):
+        super().__post_init__()
+        parse_strength(self.strength)
+        if self.alpha is not None:
+            check_alpha(self.alpha)
+
+
+class LatentMethod(Method):
+    name = "latent"
+    description = "latent extrapolation (CAIP 2023): plane B towards focus, with its blurrier neighbour C"
+    input = PAIR
+    Params = LatentParams
+    uses_model = True
+
+    def __init__(self, engine: LatentFocus):
+        self.engine = engine
+
+    @classmethod
+    def load(cls, model: str | None = None, device: str = "auto") -> "LatentMethod":
+        return cls(LatentFocus(model, device))
+
+    @classmethod
+    def weights_source(cls) -> str:
+        return "an autoencoder model: the shipped 'default' or --model NAME|FOLDER (latent-focus models)"
+
+    @property
+    def device_name(self) -> str:
+        return self.engine.device_name
+
+    # -- one plane -------------------------------------------------------------------------------
+    def restore(self, stack: Stack, plane: int, params: LatentParams, partner: int | None = None):
+        """Deblur ``plane`` (B) with ``partner`` (C), or with its neighbour further from focus when None."""
+        job = _StackJob(self.engine, stack, params)
+        yield Progress(0, 1, "encoding")
+        result = job.restore(check_plane_index(plane, stack.n_planes),
+                             None if partner is None else check_plane_index(partner, stack.n_planes))
+        yield Progress(1, 1, "decoded")
+        return result
+
+    def restore_planes(self, stack: Stack, planes: list[int], params: LatentParams):
+        """Deblur each plane with its neighbour further from focus; neighbouring planes share their latents."""
+        job = _StackJob(self.engine, stack, params)
+        results = []
+        for k, p in enumerate(planes):
+            results.append(job.restore(check_plane_index(p, stack.n_planes), None))
+            job.keep_only(planes[k + 1:k + 2])
+            yield Progress(k + 1, len(planes), f"plane {p}")
+        return results
+
+
+class _StackJob:
+    """One stack being deblurred: its normalisation, focus, positions and the latents still needed."""
+
+    def __init__(self, engine: LatentFocus, stack: Stack, params: LatentParams):
+        self.engine, self.stack, self.params = engine, stack, params
+        self.norm: Normalizer = engine.normalizer(stack.data)
+        self.focus = find_focus(stack.data)
+        self.known_z = stack.z_um is not None
+        self.pos = plane_positions(stack.n_planes, stack.z_um)
+        self.tile = params.tile
+        self._latents: dict[int, Encoded] = {}
+        self._recon: dict[int, np.ndarray] = {}
+
+    def latent(self, i: int) -> Encoded:
+        if i not in self._latents:
+            enc = self.engine.encode(self.stack.data[i], self.norm, tile=self.tile)
+            if enc.tile != self.tile:  # the GPU ran out of memory: re-tile every plane like this one
+                self.tile, self._latents, self._recon = enc.tile, {}, {}
+            self._latents[i] = enc
+        return self._latents[i]
+
+    def keep_only(self, planes) -> None:
+        """Forget latents not needed by ``planes`` or their neighbours."""
+        needed = {q for p in planes for q in (p - 1, p, p + 1)}
+        for cache in (self._latents, self._recon):
+            for i in [i for i in cache if i not in needed]:
+                del cache[i]
+
+    def restore(self, plane: int, partner: int | None) -> Restored:
+        rel = self.pos - self.pos[self.focus]
+        unit = "um" if self.known_z else "planes"
+        info = {"method": "latent", "model": self.engine.name, "device": self.engine.device_name,
+                "focus_plane": self.focus, "distance_unit": unit}
+        if not self.known_z:
+            info["note"] = "the stack records no z positions: distances and alpha use plane indices"
+        if partner is None:
+            pair = deblur_pair(plane, self.focus, self.pos)
+            if pair is None:
+                info.update(planes=[plane], rule="the in-focus plane is kept as it is")
+                return Restored(np.array(self.stack.data[plane], dtype=np.float32), info)
+            sharper, blurrier, alpha = pair.sharper, pair.blurrier, pair.alpha
+            if pair.end_of_stack:
+                info["end_of_stack"] = (f"plane {plane} has no blurrier neighbour: the line through planes "
+                                        f"{sharper} and {plane} is used, stepping from plane {plane}")
+        else:
+            if partner == plane:
+                raise InputError(f"--planes needs two different planes; got {plane} twice")
+            sharper, blurrier = plane, partner
+            alpha = self.params.alpha if self.params.alpha is not None else _alpha(rel, sharper, blurrier)
+        if self.params.alpha is not None:
+            alpha = self.params.alpha
+        start, other = plane, (blurrier if plane == sharper else sharper)
+        step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(start, other))
+        image = self._decode(sharper, blurrier, start, alpha, step)
+        info.update(planes=[sharper, blurrier], start=start, alpha=round(float(alpha), 6),
+                    strength=round(step.strength, 6), decoding="residual" if step.residual else "plain",
+                    rule=step.rule)
+        return Restored(image, info)
+
+    def reconstruction(self, i: int) -> np.ndarray:
+        """``D(E(x_i))`` in input units, decoded once per plane."""
+        if i not in self._recon:
+            self._recon[i] = self.engine.decode(self.latent(i))
+        return self._recon[i]
+
+    def _sigmas(self, start: int, other: int) -> tuple[float, float]:
+        """Reconstruction residual of ``start`` and its RMS difference from ``other``, in its noise sigmas."""
+        x, y = (self.norm.normalize(self.stack.data[i]) for i in (start, other))
+        sigma = max(noise_sigma(x), 1e-6)
+        rec = self.norm.normalize(self.reconstruction(start))
+        return float(np.sqrt(np.mean((x - rec) ** 2))) / sigma, float(np.sqrt(np.mean((x - y) ** 2))) / sigma
+
+    def _decode(self, sharper: int, blurrier: int, start: int, alpha: float, step: Step) -> np.ndarray:
+        """``z_start + s * (z_focus - z_start)`` decoded, with ``z_focus`` from Eq. 2 on (sharper, blurrier)."""
+        if step.strength == 0:
+            out = self.reconstruction(start)
+        else:
+            latents = [self.latent(i) for i in (sharper, blurrier, start)]
+            if len({z.tile for z in latents}) > 1:  # re-tiled on the way (GPU memory): encode again alike
+                latents = [self.latent(i) for i in (sharper, blurrier, start)]
+            zb, zc, z_start = latents
+            z_focus = extrapolate(zb, zc, alpha)
+            out = self.engine.decode(z_start + step.strength * (z_focus + (-1.0) * z_start))
+        if step.residual:
+            out = self.stack.data[start] + out - self.reconstruction(start)
+        return np.asarray(out, dtype=np.float32)
+
+
+def _alpha(rel: np.ndarray, b: int, c: int) -> float:
+    """``1 - d_B/d_C`` for planes B and C of one side of focus; a clear error otherwise."""
+    d_b, d_c = float(rel[b]), float(rel[c])
+    if not (math.isfinite(d_b) and math.isfinite(d_c)) or d_b * d_c < 0 or abs(d_b) >= abs(d_c):
+        raise InputError(f"planes {b} and {c} are not a sharper and a blurrier plane on one side of the in-focus "
+                         f"plane; pass --alpha, or --planes B C with B nearer focus than C")
+    return alpha_from_defocus(d_b, d_c)
+
+
+METHOD = LatentMethod

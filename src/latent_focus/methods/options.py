@@ -1,0 +1,97 @@
+"""Command-line options made from a method's ``Params``, and the extra subcommands a method may add.
+
+Each :func:`~latent_focus.methods.base.param` field becomes ``--field-name``; its type, range, choices and
+help come from the field, so no default is written twice. Options a user does not give keep the value of
+the method's own defaults (which a model card may have calibrated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .base import Params, check_value
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``latent-focus`` subcommand contributed by a method: its name, help, arguments and runner.
+
+    ``run(args)`` returns the exit code; it raises :class:`InputError` for bad input (exit 2, one line).
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def flag(f: dataclasses.Field) -> str:
+    return "--" + f.name.replace("_", "-")
+
+
+def _dest(f: dataclasses.Field) -> str:
+    return f"param__{f.name}"
+
+
+def _converter(f: dataclasses.Field):
+    """Text -> value for field ``f``: its ``parse``, else the type of its default."""
+    parse = f.metadata.get("parse")
+    if parse is not None:
+        return parse
+    kind = type(f.default)
+    if kind is bool:
+        return None
+    if kind not in (int, float, str):
+        raise TypeError(f"field {f.name} needs a parse function in its metadata")
+
+    def convert(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def describe(f: dataclasses.Field) -> str:
+    """The field's help with its default and range, as shown by ``--help`` and as widget tooltips."""
+    meta = f.metadata
+    bits = [meta.get("help", "")]
+    if meta.get("choices") is not None:
+        bits.append("one of " + ", ".join(map(str, meta["choices"])))
+    elif meta.get("min") is not None or meta.get("max") is not None:
+        lo, hi = meta.get("min"), meta.get("max")
+        bits.append(f"from {lo} to {hi}" if lo is not None and hi is not None else
+                    (f"at least {lo}" if lo is not None else f"at most {hi}"))
+    default = f.default
+    bits.append(f"default: {'on' if default is True else 'off' if default is False else default}")
+    return "; ".join(b for b in bits if b)
+
+
+def add_params(parser: argparse.ArgumentParser, params: type[Params], title: str | None = None) -> None:
+    """Add one option per field of ``params`` to ``parser`` (in a group named ``title``)."""
+    group = parser.add_argument_group(title) if title else parser
+    for f in params.specs():
+        if type(f.default) is bool and f.metadata.get("parse") is None:
+            group.add_argument(flag(f), dest=_dest(f), action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=describe(f))
+            continue
+        choices = f.metadata.get("choices")
+        group.add_argument(flag(f), dest=_dest(f), type=_converter(f), default=argparse.SUPPRESS,
+                           choices=choices, metavar=None if choices else f.name.upper(), help=describe(f))
+
+
+def params_from_args(args: argparse.Namespace, base: Params) -> Params:
+    """``base`` with the options given on the command line applied (and checked)."""
+    given = {f.name: getattr(args, _dest(f)) for f in base.specs() if hasattr(args, _dest(f))}
+    for f in base.specs():
+        if f.name in given:
+            check_value(f, given[f.name])
+    try:
+        return base.replace(**given)
+    except TypeError as exc:  # a value of the wrong kind reached the dataclass
+        raise InputError(str(exc)) from None

@@ -1,0 +1,49 @@
+"""What the Latent focus panel offers to a method's own section of widgets.
+
+A method may name a section in ``Method.napari_section`` (``"module:Class"``): a ``QWidget`` subclass
+built as ``Class(context)`` and shown in the panel while that method is picked. Through the
+:class:`PanelContext` it reads the chosen layer, channel and plane, runs its work in the panel's worker
+(with the panel's progress bar and Cancel), and adds result layers placed at their source planes' z,
+never over the user's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..io import Stack
+
+
+class PanelContext(Protocol):
+    """The panel, as a method's section sees it."""
+
+    viewer: Any
+
+    def layer(self):
+        """The chosen source image layer, or None."""
+
+    def stack(self) -> Stack | None:
+        """A copy of the chosen layer's (z, y, x) stack (the chosen channel and time point), with its z positions
+        and pixel size where the layer records them; None when no layer is chosen."""
+
+    def current_plane(self) -> int:
+        """Index along the chosen layer's z axis of the plane the viewer shows."""
+
+    def model(self) -> str | None:
+        """The model picked in the panel (name or folder), or None for the method's default."""
+
+    def device(self) -> str:
+        """The device picked in the panel (auto, cpu, cuda or mps)."""
+
+    def run_job(self, job: Generator, on_done: Callable[[Any], None], what: str) -> None:
+        """Run ``job`` (a generator yielding :class:`~latent_focus.methods.Progress`) in the panel's worker;
+        ``on_done(result)`` runs in the UI thread with the generator's return value. ``what`` is shown while
+        it runs. Only one job runs at a time; Cancel closes the generator."""
+
+    def add_result(self, data: np.ndarray, name: str, planes: list[int], metadata: dict,
+                   colormap: str | None = None, opacity: float = 1.0):
+        """Add ``data`` ((y, x) for one plane, or (n, y, x) for ``planes``) as a new image layer whose planes sit
+        at the z of their source planes; returns the layer. ``name`` is made unique; nothing is overwritten."""
