@@ -572,7 +572,7 @@ def main(argv=None) -> int:
     if args.worker:
         return worker_main(args.worker)
 
-    from latent_focus.models import PRESETS, build_model, save_model
+    from latent_focus.models import PRESETS, ModelCard, build_model, save_model
 
     t_run = time.perf_counter()
     args.presets = args.presets or list(PRESETS)
@@ -615,7 +615,7 @@ def main(argv=None) -> int:
         if args.engine_size:
             for preset in args.presets:
                 model_dirs[preset] = str(save_model(Path(tmp) / preset, build_model(preset),
-                                                    {"preset": preset, "name": f"bench-{preset}-untrained"}))
+                                                    ModelCard(preset=preset, name=f"bench-{preset}-untrained")))
         for i, case in enumerate(plan, 1):
             key = (case["device"], case["preset"], case["case"])
             spec = {**base_spec, **case, "model_dir": model_dirs.get(case["preset"])}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from latent_focus.deconvolution import bead_psf, optics_psf
+from latent_focus.methods.richardson_lucy.deconvolution import bead_psf, optics_psf
 from latent_focus.engine import LatentFocus
 from latent_focus.errors import InputError
 from latent_focus.evaluate import evaluate_stack, format_table, summarize

@@ -158,36 +158,70 @@ def _bad(tmp_path, stack_file, tiny_model):
         "strength": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--strength", 1.5, *m],
         "strength word": ["deblur", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--strength", "max", *m],
         "calibrate focus": ["calibrate", stack_file, "--focus", 0, 1, "-o", tmp_path / "m3", *m],
+        "tile 0": ["deblur", stack_file, *out, "--planes", 1, 3, "--tile", 0, *m],
+        "tile 10": ["synthesize", stack_file, *out, "--planes", 1, 3, "--alpha", 0.5, "--tile", 10, *m],
+        "tile -5": ["restore", stack_file, *out, "--method", "latent", "--plane", 1, "--tile", -5, *m],
+        "pickle model": ["deblur", stack_file, *out, "--planes", 1, 3, "--model", _pickled_model(tmp_path)],
+        "negative plane": ["deblur", stack_file, *out, "--planes", -1, 2, *m],
+        "negative --plane": ["restore", stack_file, *out, "--method", "richardson-lucy", "--plane", -1],
+        "max-cases 0": ["evaluate", stack_file, "--focus", 0, "--max-cases", 0, *m],
+        "output is input": ["deblur", tmp_path / "exists.tif", "-o", tmp_path / "exists.tif", "--planes", 1, 3,
+                            "--overwrite", *m],
+        "unknown method": ["restore", stack_file, *out, "--method", "magic"],
+        "pair method, 2-D": ["restore", tmp_path / "flat2d.tif", *out, "--method", "latent", *m],
+        "plane method with --planes": ["restore", stack_file, *out, "--method", "richardson-lucy", "--planes", 1, 2],
+        "method option range": ["restore", stack_file, *out, "--method", "richardson-lucy", "--iterations", -3],
+        "unknown --method in evaluate": ["evaluate", stack_file, "--focus", 0, "--method", "magic", *m],
     }
 
 
 CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same plane", "alpha 0", "alpha big",
          "alpha nan", "nan", "constant", "empty", "no model", "unknown model", "exists", "bad suffix",
          "missing arg", "bad focus", "bad preset", "optics no z", "optics arity", "psf 2d", "strength",
-         "strength word", "calibrate focus"]
+         "strength word", "calibrate focus", "tile 0", "tile 10", "tile -5", "pickle model", "negative plane",
+         "negative --plane", "max-cases 0", "output is input", "unknown method", "pair method, 2-D",
+         "plane method with --planes", "method option range", "unknown --method in evaluate"]
+
+
+def _pickled_model(tmp_path):
+    """A model folder whose weights file is a pickle that would run code if it were unpickled."""
+    import shutil
+
+    import torch
+
+    from latent_focus.models import ModelCard, build_model, save_model
+
+    folder = tmp_path / "pickled"
+    save_model(folder, build_model("tiny"), ModelCard(preset="tiny"))
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (shutil.copyfile, (str(folder / "card.json"), str(marker)))
+
+    torch.save({"x": Payload()}, folder / "weights.pt")
+    card = ModelCard.read(folder)
+    card.weights_sha256 = ""
+    card.write(folder)
+    return folder
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, capsys):
     args = _bad(tmp_path, stack_file, tiny_model)[case]
-    with pytest.raises(SystemExit) if case == "missing arg" else _nullcontext() as exc:
+    capsys.readouterr()
+    try:
         code = run(*args)
-    if case == "missing arg":
-        code = exc.value.code
+    except SystemExit as exc:  # argparse's own one-line errors
+        code = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
+    assert "weights_only" not in err[0]
     assert not (tmp_path / "o.tif").exists()
+    assert not (tmp_path / "code-ran").exists()  # a pickled model never runs
     assert (tmp_path / "exists.tif").read_bytes() == b"precious"
     assert not any(".part" in p.name for p in tmp_path.iterdir())
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def test_console_script_runs():
@@ -195,8 +229,77 @@ def test_console_script_runs():
     assert res.returncode == 0 and "latent-focus" in res.stdout
 
 
-def test_shipped_default_model_is_used_without_model(tmp_path, stack_file, capsys):
+def test_shipped_default_model_is_used_without_model(tmp_path, stack_file):
+    from latent_focus.io import read_provenance
+
     out = tmp_path / "d.tif"
     assert run("deblur", stack_file, "-o", out, "--planes", 2, 4, "--alpha", 0.5) == 0
-    assert "model default" in capsys.readouterr().err
+    assert read_provenance(out)["model"] == "default"
     assert tifffile.imread(out).shape == (96, 96)
+
+
+def test_output_tiffs_carry_provenance(tmp_path, tiny_model):
+    from latent_focus import __version__
+    from latent_focus.io import read_provenance, read_stack
+
+    src = tmp_path / "zstack.tif"
+    data = (np.random.default_rng(0).random((5, 40, 40)) * 1000).astype(np.uint16)
+    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25), metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"})
+    out = tmp_path / "restored.tif"
+    assert run("restore", src, "-o", out, "--method", "latent", "--model", tiny_model, "--strength", 0.5) == 0
+    info = read_provenance(out)
+    assert info["software"] == f"napari-latent-focus {__version__}" and info["method"] == "latent"
+    assert info["model"] == "tiny" or info["model"].endswith("tiny")
+    assert info["parameters"]["strength"] == "0.5" and len(info["planes"]) == 5
+    assert all("rule" in p and p["method"] == "latent" for p in info["planes"])
+    assert any("alpha" in p and len(p["planes"]) == 2 for p in info["planes"])
+    assert info["pixel_size_um"] == pytest.approx(0.25) and info["z_um"] == pytest.approx([0, 0.5, 1, 1.5, 2])
+    back = read_stack(out)
+    assert back.pixel_size_um == pytest.approx(0.25) and back.z_um[1] == pytest.approx(0.5)
+
+
+def test_no_command_writes_over_its_input(tmp_path, stack_file, tiny_model):
+    before = stack_file.read_bytes()
+    for args in (["deblur", stack_file, "-o", stack_file, "--planes", 1, 3, "--overwrite"],
+                 ["synthesize", stack_file, "-o", stack_file, "--planes", 1, 3, "--alpha", 0.5, "--overwrite"],
+                 ["restore", stack_file, "-o", stack_file, "--method", "latent", "--overwrite"]):
+        assert run(*args, "--model", tiny_model) == 2
+    assert stack_file.read_bytes() == before
+
+
+def test_repeated_training_says_the_model_is_already_trained(tmp_path, stack_file, capsys):
+    model = tmp_path / "model"
+    args = ("train", stack_file, "-o", model, "--preset", "tiny", "--steps", 2, "--crop", 64, "--batch-size", 2,
+            "--device", "cpu")
+    assert run(*args) == 0
+    capsys.readouterr()
+    assert run(*args) == 0
+    err = capsys.readouterr().err
+    assert "already trained" in err and str(model) in err
+
+
+def test_restore_and_deblur_write_the_same_file(tmp_path, stack_file, tiny_model):
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    assert run("deblur", stack_file, "-o", a, "--planes", 2, 3, "--alpha", 0.4, "--model", tiny_model) == 0
+    assert run("restore", stack_file, "-o", b, "--method", "latent", "--planes", 2, 3, "--alpha", 0.4,
+               "--model", tiny_model) == 0
+    assert np.array_equal(tifffile.imread(a), tifffile.imread(b))
+
+
+def test_methods_lists_latent_and_richardson_lucy(capsys):
+    assert run("methods") == 0
+    out = capsys.readouterr().out
+    for name in ("latent", "richardson-lucy"):
+        assert name in out
+    assert "pair of planes" in out and "single plane" in out
+
+
+def test_restore_with_richardson_lucy(tmp_path, stack_file, blurred_stack):
+    out = tmp_path / "rl.tif"
+    assert run("restore", stack_file, "-o", out, "--method", "richardson-lucy", "--plane", 3, "--iterations", 5,
+               "--tile", 48, "--overlap", 8) == 0
+    restored = tifffile.imread(out)
+    assert restored.shape == (96, 96) and restored.dtype == np.float32
+    every = tmp_path / "rl_all.tif"
+    assert run("restore", stack_file, "-o", every, "--method", "richardson-lucy", "--iterations", 2) == 0
+    assert tifffile.imread(every).shape == (7, 96, 96)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from latent_focus import LatentFocus, extrapolate, interpolate
-from latent_focus.models import build_model, save_model
+from latent_focus.models import ModelCard, build_model, save_model
 from latent_focus.tiling import plan_tiles
 
 
@@ -11,7 +11,7 @@ from latent_focus.tiling import plan_tiles
 def paper_model(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("paper")
-    save_model(folder, build_model("paper").eval(), {"preset": "paper"})
+    save_model(folder, build_model("paper").eval(), ModelCard(preset="paper"))
     return folder
 
 
@@ -71,3 +71,69 @@ def test_preview_encoding_is_smaller(tiny_model, blurred_stack):
     norm = engine.normalizer(blurred_stack)
     enc = engine.encode(blurred_stack[0], norm, scale=0.5)
     assert engine.decode(enc).shape == (48, 48)
+
+
+class _FailsOnce:
+    """Wraps a model function so that call number ``when`` raises a CUDA out-of-memory error."""
+
+    def __init__(self, fn, when: int):
+        self.fn, self.when, self.calls = fn, when, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == self.when:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.fn(x)
+
+
+def test_out_of_memory_between_two_encodes_keeps_one_tile_plan(tiny_model):
+    """Before: the engine halved its tile in the middle of a pair, so the two planes were tiled differently."""
+    rng = np.random.default_rng(0)
+    planes = (rng.random((2, 600, 600)) * 1000).astype(np.float32)
+    engine = LatentFocus(tiny_model, "cpu", tile=512)
+    norm = engine.normalizer(planes)
+    tiles_per_plane = len(plan_tiles(600, 600, 512, engine.overlap))
+    engine.model.encode = _FailsOnce(engine.model.encode, tiles_per_plane + 1)  # first tile of plane C
+    out = engine.deblur(planes[0], planes[1], 0.5, norm)
+    assert out.shape == (600, 600) and np.isfinite(out).all()
+    assert engine.tile == 512  # the engine keeps no per-call state
+    reference = LatentFocus(tiny_model, "cpu", tile=256)
+    expected = reference.deblur(planes[0], planes[1], 0.5, reference.normalizer(planes))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_out_of_memory_on_decode_finishes_on_the_cpu(tiny_model, blurred_stack):
+    """Before: the CPU fallback ran outside inference mode and raised on inference tensors."""
+    engine = LatentFocus(tiny_model, "cpu")
+    norm = engine.normalizer(blurred_stack)
+    z = engine.encode(blurred_stack[2], norm)
+    expected = engine.decode(z)
+    engine.model.decode = _FailsOnce(engine.model.decode, 1)
+    np.testing.assert_allclose(engine.decode(z), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_one_engine_serves_two_threads_one_at_a_time(tiny_model, blurred_stack):
+    import threading
+    import time
+
+    engine = LatentFocus(tiny_model, "cpu")
+    norm = engine.normalizer(blurred_stack)
+    inside, most = [0], [0]
+    encode = engine.model.encode
+
+    def guarded(x):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.01)
+        try:
+            return encode(x)
+        finally:
+            inside[0] -= 1
+
+    engine.model.encode = guarded
+    threads = [threading.Thread(target=lambda: [engine.encode(p, norm) for p in blurred_stack]) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1

@@ -1,32 +1,43 @@
 """The Latent focus panel driven in a real napari viewer, with real workers (run under Xvfb)."""
 
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 
+from latent_focus.focus import deblur_pair, parse_planes
 from latent_focus.errors import InputError
 from latent_focus.io import plane_positions
-from latent_focus.models import build_model, save_model
+from latent_focus.methods import list_methods, load_method
+from latent_focus.models import ModelCard, build_model, save_model
 from latent_focus.napari import live
-from latent_focus.napari import panel as panel_module
-from latent_focus.napari.layers import output_name
 from latent_focus.napari.panel import LatentFocusPanel
-from latent_focus.napari.planes import deblur_pair, parse_planes
 
 PLUGIN = "napari-latent-focus"
 SAMPLE = "nuclei defocus"
-TIMEOUT = 15000
+LIVE = f"{SAMPLE} latent focus"
+TIMEOUT = 30000
 
 
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch):
     """A per-user models folder holding one small (untrained) model called ``user:test``."""
     torch.manual_seed(0)
-    save_model(tmp_path / "models" / "test", build_model("tiny"), {"preset": "tiny", "name": "test"})
+    save_model(tmp_path / "models" / "test", build_model("tiny"), ModelCard(preset="tiny", name="test"))
     monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path / "models"))
     return tmp_path / "models"
+
+
+def choose_model(panel, qtbot, name: str) -> None:
+    panel.model_combo.refresh()
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData(name))
+    panel.model_combo.activated.emit(panel.model_combo.currentIndex())
+    qtbot.waitUntil(lambda: not panel.busy and name in panel.model_label.text(), timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -36,10 +47,25 @@ def viewer_panel(make_napari_viewer, qtbot, models_dir):
     viewer.open_sample(PLUGIN, "nuclei_defocus")
     _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Latent focus")
     assert isinstance(panel, LatentFocusPanel)
-    panel.model_combo.setCurrentIndex(panel.model_combo.findData("user:test"))
-    panel.model_combo.activated.emit(panel.model_combo.currentIndex())
+    choose_model(panel, qtbot, "user:test")
     yield viewer, panel
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+
+
+def wait_for_job(panel, qtbot):
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+
+
+def set_form(panel, **values):
+    for name, value in values.items():
+        panel.form[name].value = value
+
+
+def world_z(layer, index) -> float:
+    """World z of data index ``index`` along the layer's first axis."""
+    point = [0.0] * layer.ndim
+    point[0] = index
+    return float(layer.data_to_world(point)[-3])
 
 
 def drag_to(panel, t: float) -> None:
@@ -55,67 +81,57 @@ def release(panel) -> None:
 def test_plane_ranges_and_deblurring_pairs():
     assert parse_planes("0-3, 5", 9) == [0, 1, 2, 3, 5]
     assert parse_planes("", 3) == parse_planes("all", 3) == [0, 1, 2]
-    for bad in ("2-x", "7-9", "3-1"):
+    for bad in ("3-1", "x", "0-9"):
         with pytest.raises(InputError):
             parse_planes(bad, 8)
-    z = plane_positions(9, [-4, -3, -2, -1, 0, 1, 2, 3, 4])
+    z = plane_positions(9)
     assert deblur_pair(4, 4, z) is None
-    assert deblur_pair(2, 4, z) == (2, 1, pytest.approx(1 / 3))  # 1 - d_b/d_c = 1 - 2/3
-    assert deblur_pair(8, 4, z) == (7, 8, pytest.approx(0.25))  # no outer neighbour: the inner one is B
+    assert deblur_pair(2, 4, z)[1:4] == (2, 1, pytest.approx(1 / 3))  # 1 - d_b/d_c = 1 - 2/3
+    end = deblur_pair(8, 4, z)  # no outer neighbour: the line through 7 and 8, stepping from 8
+    assert end[1:3] == (7, 8) and end.start == 8 and end.end_of_stack
 
 
-def test_panel_defaults(viewer_panel):
+def test_panel_offers_every_method_and_loads_models_in_a_worker(viewer_panel, qtbot):
     viewer, panel = viewer_panel
-    layer = viewer.layers[SAMPLE]
-    assert panel.layer_combo.currentText() == SAMPLE
-    assert layer.data.shape == (9, 256, 256)
-    assert layer.metadata["z_um"] == [-4, -3, -2, -1, 0, 1, 2, 3, 4]
-    assert tuple(layer.scale) == pytest.approx((1.0, 0.26, 0.26))
-    sharp, blurry = panel.planes()
-    assert sharp == viewer.dims.current_step[0] and abs(blurry - sharp) == 1
-    assert panel.device_label.text().startswith("cpu")
-    viewer.dims.set_current_step(0, 6)
-    assert panel.planes()[0] == 6  # follows the viewer's z slider
-    panel.follow_check.setChecked(False)
-    viewer.dims.set_current_step(0, 2)
-    assert panel.planes()[0] == 6
-
-
-def test_model_from_folder_and_device_override(viewer_panel, models_dir, monkeypatch):
-    viewer, panel = viewer_panel
-    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *a: str(models_dir / "test"))
-    combo = panel.model_combo
-    combo.activated.emit(combo.findText(panel_module.LOAD_FOLDER))
-    assert combo.currentText() == "test (folder)" and combo.currentData() == str(models_dir / "test")
-    assert panel.engine().model_path == models_dir / "test"
+    assert [panel.method_combo.itemData(i) for i in range(panel.method_combo.count())] == \
+        [m.name for m in list_methods()]
+    assert "cpu" in panel.model_label.text() or "cuda" in panel.model_label.text()
+    assert panel.axes_label.text().startswith("axes (z, y, x), 9 planes, 1 channel; z positions recorded")
     panel.device_combo.setCurrentText("cpu")
-    assert panel.engine().device.type == "cpu" and panel.device_label.text().startswith("cpu")
+    assert "loading" in panel.model_label.text() and panel.busy  # loading runs off the UI thread
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    # the form is made from the method's Params; a single-plane method hides B/C and the latent tabs
+    assert panel.form["strength"].value == "auto"
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("richardson-lucy"))
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    assert panel.form["iterations"].value == 30 and panel.one_button.text() == "Deblur this plane"
+    assert not panel.pair_widget.isVisibleTo(panel) and not panel.tabs.isTabEnabled(1)
 
 
-def test_slider_preview_then_full_resolution(viewer_panel, qtbot, monkeypatch):
+def test_slider_preview_then_full_resolution_at_its_plane_only(viewer_panel, qtbot, monkeypatch):
     viewer, panel = viewer_panel
     source = viewer.layers[SAMPLE]
     before = source.data.copy()
+    panel.follow_check.setChecked(False)
     panel.sharp_spin.setValue(5)
     panel.blurry_spin.setValue(6)
-    name = output_name(SAMPLE, 5, 6)
 
     drag_to(panel, 0.4)
-    qtbot.waitUntil(lambda: name in viewer.layers, timeout=TIMEOUT)
-    out = viewer.layers[name]
-    assert out.data.shape == (256, 256)
-    assert out.metadata["mode"] == "blur synthesis" and out.metadata["alpha"] == pytest.approx(0.4)
-    assert "blur synthesis α=0.40" in panel.t_label.text()
+    qtbot.waitUntil(lambda: LIVE in viewer.layers, timeout=TIMEOUT)
+    out = viewer.layers[LIVE]
+    assert out.metadata["preview"] and out.metadata["mode"] == "blur synthesis"
+    assert out.metadata["alpha"] == pytest.approx(0.4)
+    # drawn at plane B's z only, over the same extent as the source
+    assert out.data.shape[0] == 1 and world_z(out, 0) == pytest.approx(world_z(source, 5))
+    assert out.extent.world[1][-1] == pytest.approx(source.extent.world[1][-1], rel=0.02)
 
-    first = out.data.copy()
     panel.slider.setValue(200)
     release(panel)
     qtbot.waitUntil(lambda: out.metadata["t"] == 2.0 and not out.metadata["preview"], timeout=TIMEOUT)
-    assert not np.array_equal(out.data, first)
+    assert out.data.shape == (1, 256, 256)
     assert out.metadata["mode"] == "deblurring" and out.metadata["alpha"] == pytest.approx(0.5)
     assert out.metadata["model"] == "test" and out.metadata["planes"] == [5, 6]
-    assert "deblurring α=0.50" in panel.t_label.text()
-    assert [layer.name for layer in viewer.layers].count(name) == 1
+    assert [layer.name for layer in viewer.layers].count(LIVE) == 1
     np.testing.assert_array_equal(source.data, before)
 
     decoded = []
@@ -128,31 +144,103 @@ def test_slider_preview_then_full_resolution(viewer_panel, qtbot, monkeypatch):
     assert decoded[-1] == out.metadata["t"] == 2.9
 
 
-def test_deblur_selected_planes_and_cancel(viewer_panel, qtbot):
+def test_live_result_follows_the_viewer_and_never_shows_stale(viewer_panel, qtbot):
+    """Before: scrolling moved B/C but kept the old result, drawn at every z over the new plane."""
     viewer, panel = viewer_panel
-    assert panel.strength_spin.value() == panel.engine().strength == 1.0  # the test model has no calibration
-    panel.strength_spin.setValue(0.5)
-    panel.range_edit.setText("0-2,5")
-    panel.deblur_button.click()
-    qtbot.waitUntil(lambda: f"{SAMPLE} deblurred" in viewer.layers, timeout=TIMEOUT)
-    out = viewer.layers[f"{SAMPLE} deblurred"]
-    assert out.data.shape == (4, 256, 256)
-    assert out.metadata["planes"] == [0, 1, 2, 5] and out.metadata["focus_plane"] == 4
-    sharper, blurrier, alpha = out.metadata["pairs"][3]
-    assert (sharper, blurrier, alpha) == (5, 6, pytest.approx(0.5))  # 1 - d_b / d_c = 1 - 1/2
-    assert out.metadata["strength"] == 0.5
-    engine, stack = panel.engine(), np.asarray(viewer.layers[SAMPLE].data, np.float32)
-    expected = engine.deblur(stack[5], stack[6], 0.5, engine.normalizer(stack), strength=0.5)
-    assert np.allclose(out.data[3], expected, atol=1e-3 * np.ptp(expected))
-    assert panel.progress.value() == panel.progress.maximum() == 4
+    source = viewer.layers[SAMPLE]
+    panel.slider.setValue(150)
+    qtbot.waitUntil(lambda: LIVE in viewer.layers and not panel.busy, timeout=TIMEOUT)
+    out = viewer.layers[LIVE]
+    first = tuple(out.metadata["planes"])
+    viewer.dims.set_current_step(0, 7)
+    assert panel.planes()[0] == 7
+    assert out.metadata["stale"] and out.opacity < 1  # marked before the new result arrives
+    qtbot.waitUntil(lambda: out.metadata["planes"][0] == 7 and not out.metadata["stale"], timeout=TIMEOUT)
+    assert tuple(out.metadata["planes"]) != first and out.opacity == 1
+    assert world_z(out, 0) == pytest.approx(world_z(source, 7))
 
-    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)  # the output layer comes before the job ends
-    panel.range_edit.setText("")
-    panel.deblur_button.click()
-    panel.cancel_button.click()
-    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
-    assert [layer.name for layer in viewer.layers].count(f"{SAMPLE} deblurred") == 1
-    assert panel.status.text().endswith("cancelled")
+
+def test_deblur_selected_planes_lands_at_their_own_z(viewer_panel, qtbot):
+    """Before: planes 0-2,5 became a 4-plane layer from z = 0, so plane 5 was drawn at z = 3."""
+    viewer, panel = viewer_panel
+    source = viewer.layers[SAMPLE]
+    set_form(panel, strength="0.5")
+    panel.range_edit.setText("0-2,5")
+    panel.many_button.click()
+    wait_for_job(panel, qtbot)
+    out = viewer.layers[f"{SAMPLE} latent"]
+    assert out.data.shape == (9, 256, 256)
+    assert np.isnan(out.data[3]).all() and np.isnan(out.data[8]).all()
+    for plane in (0, 5):
+        assert world_z(out, plane) == pytest.approx(world_z(source, plane))
+    assert out.metadata["planes"] == [0, 1, 2, 5]
+    info = out.metadata["per_plane"][3]
+    assert info["planes"] == [5, 6] and info["alpha"] == pytest.approx(0.5) and info["strength"] == 0.5
+    engine = load_method("latent", "user:test", "auto").engine
+    stack = np.asarray(source.data, np.float32)
+    expected = engine.deblur(stack[5], stack[6], 0.5, engine.normalizer(stack), strength=0.5)
+    assert np.allclose(out.data[5], expected, atol=1e-3 * np.ptp(expected))
+
+    panel.range_edit.setText("2-4")
+    panel.many_button.click()
+    wait_for_job(panel, qtbot)
+    run = viewer.layers[f"{SAMPLE} latent [2]"]
+    assert run.data.shape == (3, 256, 256) and world_z(run, 0) == pytest.approx(world_z(source, 2))
+    assert run.metadata["per_plane"][2]["rule"] == "the in-focus plane is kept as it is"
+
+
+def test_end_planes_are_not_copies_and_say_so(viewer_panel, qtbot):
+    """Before: plane 0 came out equal to plane 1 (the same pair), without a word."""
+    viewer, panel = viewer_panel
+    set_form(panel, strength="0.5")
+    panel.range_edit.setText("0-1,7-8")
+    panel.many_button.click()
+    wait_for_job(panel, qtbot)
+    out = viewer.layers[f"{SAMPLE} latent"]
+    assert not np.allclose(out.data[0], out.data[1]) and not np.allclose(out.data[8], out.data[7])
+    notes = [p.get("end_of_stack", "") for p in out.metadata["per_plane"]]
+    assert "no blurrier neighbour" in notes[0] and "no blurrier neighbour" in notes[3] and not notes[1]
+    assert "plane 0 has no blurrier neighbour" in panel.note_label.text()
+
+
+def test_multichannel_file_from_napari_reader_uses_z_and_a_channel_picker(make_napari_viewer, qtbot, models_dir,
+                                                                         tmp_path, blurred_stack):
+    """Before: a (z, c, y, x) layer had B/C range over the channel axis."""
+    path = tmp_path / "two channels.tif"
+    zcyx = np.stack([blurred_stack, blurred_stack[:, ::-1]], axis=1).astype(np.uint16)
+    tifffile.imwrite(path, zcyx, imagej=True, metadata={"axes": "ZCYX", "spacing": 0.5, "unit": "um"})
+    viewer = make_napari_viewer()
+    layer = viewer.open(path)[0]  # napari's own reader
+    assert layer.data.shape == (7, 2, 96, 96)
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Latent focus")
+    choose_model(panel, qtbot, "user:test")
+    assert panel.channel_combo.count() == 2 and panel.sharp_spin.maximum() == 6
+    assert "axes (z, c, y, x)" in panel.axes_label.text() and "z positions recorded" in panel.axes_label.text()
+    panel.channel_combo.setCurrentIndex(1)
+    np.testing.assert_array_equal(panel.stack().data, zcyx[:, 1].astype(np.float32))
+    assert panel.stack().z_um.tolist() == pytest.approx([0, 0.5, 1, 1.5, 2, 2.5, 3])
+    panel.range_edit.setText("3")
+    panel.many_button.click()
+    wait_for_job(panel, qtbot)
+    out = viewer.layers[f"{layer.name} latent"]
+    assert out.data.shape == (1, 1, 96, 96)
+    world = out.data_to_world((0, 0, 0, 0))
+    assert world[0] == pytest.approx(layer.data_to_world((3, 0, 0, 0))[0])
+    assert world[1] == pytest.approx(layer.data_to_world((0, 1, 0, 0))[1])  # the chosen channel
+
+
+def test_single_plane_method_restores_the_plane_the_viewer_shows(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    source = viewer.layers[SAMPLE]
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("richardson-lucy"))
+    wait_for_job(panel, qtbot)
+    set_form(panel, iterations=3)
+    viewer.dims.set_current_step(0, 2)
+    panel.one_button.click()
+    wait_for_job(panel, qtbot)
+    out = viewer.layers[f"{SAMPLE} richardson-lucy"]
+    assert out.data.shape == (1, 256, 256) and world_z(out, 0) == pytest.approx(world_z(source, 2))
+    assert out.metadata["method"] == "richardson-lucy" and out.metadata["parameters"]["iterations"] == 3
 
 
 def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
@@ -161,15 +249,14 @@ def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
     panel.synth_button.click()
     sharp, blurry = panel.planes()
     name = f"{SAMPLE} blur synthesis [{sharp},{blurry}]"
-    qtbot.waitUntil(lambda: name in viewer.layers, timeout=TIMEOUT)
+    wait_for_job(panel, qtbot)
     assert viewer.layers[name].data.shape == (3, 256, 256)
     assert viewer.layers[name].metadata["t"] == [1.0, 0.5, 0.0]
 
-    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)  # the output layer comes before the job ends
     panel.view_button.click()
-    qtbot.waitUntil(lambda: "focus plane" in panel.scores_label.text(), timeout=TIMEOUT)
+    wait_for_job(panel, qtbot)
     text = panel.scores_label.text()
-    assert "focus plane 4" in text and "LDS" in text
+    assert "sharpest plane 4" in text and "LDS" in text
     # the sample's planes are 1 um apart: APD at their z spacing is Eq. 6's, on both sides
     scores = [line for line in text.splitlines() if "LDS" in line]
     assert len(scores) == 2
@@ -180,25 +267,44 @@ def test_synthesize_blur_and_latent_view(viewer_panel, qtbot):
     assert panel.plot._coords.shape == (9, 2)
 
 
+def test_switching_layers_clears_the_previous_layers_results(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    assert "Press Latent view" in panel.scores_label.text()  # a prompt, not a result
+    panel.view_button.click()
+    wait_for_job(panel, qtbot)
+    assert "sharpest plane" in panel.scores_label.text() and panel.progress.value() > 0
+    viewer.add_image(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32), name="other")
+    panel.layer_combo.setCurrentText("other")
+    assert "sharpest plane" not in panel.scores_label.text() and panel.progress.value() == 0
+    assert panel.plot._coords.shape == (0, 2)
+
+
+def test_bad_range_shows_in_the_status_line(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.range_edit.setText("3-99")
+    panel.many_button.click()
+    assert "outside" in panel.status.text() and "done" not in panel.status.text()
+    assert "ff6b6b" in panel.status.styleSheet()
+    assert not panel.busy
+
+
 def test_results_follow_their_source_when_the_selection_changes(viewer_panel, qtbot):
     viewer, panel = viewer_panel
     viewer.add_image(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32), name="other")
     sample = viewer.layers[SAMPLE]
-    panel.deblur_button.click()
-    panel.slider.setValue(250)
-    target = output_name(SAMPLE, *panel.planes())
+    panel.many_button.click()
     panel.layer_combo.setCurrentText("other")
     viewer.layers.selection.active = viewer.layers["other"]
-    qtbot.waitUntil(lambda: not panel.busy and target in viewer.layers, timeout=TIMEOUT)
-    assert viewer.layers[f"{SAMPLE} deblurred"].data.shape == sample.data.shape
-    assert viewer.layers[target].data.shape == sample.data.shape[1:]
-    assert viewer.layers[target].metadata["source"] == SAMPLE
+    wait_for_job(panel, qtbot)
+    assert viewer.layers[f"{SAMPLE} latent"].data.shape == sample.data.shape
+    assert viewer.layers[f"{SAMPLE} latent"].metadata["source"] == SAMPLE
     assert not any(layer.name.startswith("other ") for layer in viewer.layers)
+    assert panel.layer_combo.findText(f"{SAMPLE} latent") < 0  # its own outputs are not offered as sources
 
 
 def test_closing_the_panel_stops_its_workers(viewer_panel, qtbot):
     viewer, panel = viewer_panel
-    panel.deblur_button.click()
+    panel.many_button.click()
     panel.slider.setValue(180)
     viewer.add_image(np.zeros((3, 16, 16), np.float32), name="added while docked")
     assert panel.layer_combo.findText("added while docked") >= 0  # the panel follows the viewer's layers
@@ -209,3 +315,37 @@ def test_closing_the_panel_stops_its_workers(viewer_panel, qtbot):
     viewer.layers["added while docked"].name = "renamed after closing"
     assert panel.layer_combo.findText("added after closing") < 0  # ... and lets go of them once closed
     assert panel.layer_combo.findText("renamed after closing") < 0
+
+
+CLOSE_WHILE_RUNNING = """
+import napari, numpy as np
+from qtpy.QtWidgets import QApplication
+viewer = napari.Viewer(show={show})
+viewer.open_sample("napari-latent-focus", "nuclei_defocus")
+_, panel = viewer.window.add_plugin_dock_widget("napari-latent-focus", "Latent focus")
+_, dock = viewer.window.add_plugin_dock_widget("napari-latent-focus", "Training")
+import time
+t0 = time.time()
+while panel.busy and time.time() - t0 < 60:
+    QApplication.processEvents()
+panel.many_button.click()
+panel.slider.setValue(250)
+dock.steps.setValue(50)
+dock.model_name.setText("closing-test")
+dock.start()
+for _ in range(5):
+    QApplication.processEvents()
+assert panel.busy and dock.run.running
+viewer.close()
+print("closed")
+"""
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_closing_the_viewer_from_a_script_while_jobs_run(tmp_path, show):
+    """Before: viewer.close() during a job aborted Python (exit code 134)."""
+    env = {**__import__("os").environ, "LATENT_FOCUS_MODELS": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(CLOSE_WHILE_RUNNING.format(show=show))],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "closed" in res.stdout

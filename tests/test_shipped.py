@@ -7,7 +7,7 @@ import numpy as np
 import latent_focus
 from latent_focus import LatentFocus, read_stack
 from latent_focus.evaluate import summarize
-from latent_focus.models import find_model, read_card
+from latent_focus.models import find_model, read_card, read_history
 
 PKG = Path(latent_focus.__file__).parent
 
@@ -16,14 +16,15 @@ def test_default_model_is_trained_and_documented():
     folder = find_model("default")
     card = read_card(folder)
     assert (folder / "weights.pt").stat().st_size < 20e6
-    assert card["training"]["steps_done"] >= 1000
-    assert card["training_command"].startswith("latent-focus train")
-    assert {s["licence"] for s in card["training_data"]["sources"]}
+    assert card.steps_done >= 1000
+    assert card.training_command.startswith("latent-focus train")
+    assert {s["licence"] for s in card.training_data["sources"]}
+    assert len(read_history(folder)) > 100  # the loss history lives beside the card
     # every evaluation holds the summary evaluate_models.py writes today, with every field it has
-    assert set(card["evaluation"]) == {"real_series", "simulated_held_out"}
-    for results in card["evaluation"].values():
+    assert set(card.evaluation) == {"real_series", "simulated_held_out"}
+    for results in card.evaluation.values():
         assert set(results["default"]) == set(summarize([]))
-    stacks = [s for r in (card["training"], card["training"].get("base", {}).get("training", {}))
+    stacks = [s for r in (card.training, card.training.get("base", {}).get("training", {}))
               for s in r.get("data", [])]
     # training stacks named by file and identified by content, not by the folders they were trained from
     assert stacks and all(Path(s["source"]).name == s["source"] and len(s["sha256"]) == 64 for s in stacks)
@@ -31,13 +32,13 @@ def test_default_model_is_trained_and_documented():
 
 def test_default_model_deblurs_with_its_calibrated_strength():
     card = read_card(find_model("default"))
-    fit = card["deblur_strength"]
+    fit = card.deblur_strength
     assert fit["command"].startswith("latent-focus calibrate") and fit["pairs"] > 0
     assert fit["value"] == max(fit["by_strength"], key=lambda r: r["mean_gain_db"])["strength"]
     assert 0 < fit["value"] < 1 and LatentFocus(device="cpu").strength == fit["value"]
     # calibrated on simulated stacks, never on the real series it is evaluated on
     assert all(st["source"].split("_")[0] in ("bead", "born", "gibson", "brightfield") for st in fit["stacks"])
-    assert card["evaluation"]["real_series"]["default"]["strength"] == fit["value"]
+    assert card.evaluation["real_series"]["default"]["strength"] == fit["value"]
 
 
 def test_default_model_reconstructs_the_sample():
@@ -66,6 +67,7 @@ def test_core_does_not_import_qt():
     import subprocess
     import sys
 
-    code = ("import sys, latent_focus, latent_focus.cli, latent_focus.training, latent_focus.evaluate; "
+    code = ("import sys, latent_focus, latent_focus.cli, latent_focus.training, latent_focus.evaluate, "
+            "latent_focus.methods, latent_focus.provenance; latent_focus.cli.build_parser(); "
             "bad = [m for m in ('qtpy', 'PyQt6', 'napari') if m in sys.modules]; assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

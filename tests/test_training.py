@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from latent_focus import InputError, LatentFocus
-from latent_focus.models import load_model, read_card
+from latent_focus.models import load_model, read_card, read_history
 from latent_focus.models.modelfile import CHECKPOINT, WEIGHTS
 from latent_focus.training import TrainConfig, train, triplet_losses, triplets_for
 
@@ -135,8 +135,8 @@ def test_training_is_reproducible_and_learns(tmp_path, blurred_stack):
     assert runs[0] == runs[1]
     assert np.mean(runs[0][-5:]) < np.mean(runs[0][:5])
     card = read_card(tmp_path / "a")
-    assert card["seed"] == 0 and card["training"]["recipe"]["regularization"] == "direct"
-    assert len(card["loss_history"]) == 30 and card["training"]["data"][0]["sha256"]
+    assert card.seed == 0 and card.training["recipe"]["regularization"] == "direct"
+    assert len(read_history(tmp_path / "a")) == 30 and card.training["data"][0]["sha256"]
 
 
 def test_resume_continues_where_it_stopped(tmp_path, blurred_stack):
@@ -177,9 +177,9 @@ def test_fine_tune_from_model(tmp_path, tiny_model, blurred_stack):
     out = tmp_path / "ft"
     list(train([blurred_stack], out, _cfg(preset="paper"), init=tiny_model))
     card = read_card(out)
-    assert card["preset"] == "tiny"  # the parent's architecture wins
-    assert card["training"]["fine_tuned_from"]["weights_sha256"] == read_card(tiny_model)["weights_sha256"]
-    assert "deblur_strength" not in card  # an uncalibrated parent passes on no strength: Eq. 2 itself
+    assert card.preset == "tiny"  # the parent's architecture wins
+    assert card.training["fine_tuned_from"]["weights_sha256"] == read_card(tiny_model).weights_sha256
+    assert card.deblur_strength is None  # an uncalibrated parent passes on no strength: Eq. 2 itself
     assert LatentFocus(out, "cpu").strength == 1.0
 
 
@@ -192,7 +192,7 @@ def test_fine_tuned_model_inherits_the_calibrated_strength(tmp_path, tiny_model,
     (parent / "card.json").write_text(json.dumps(card))
     out = tmp_path / "ft"
     list(train([blurred_stack], out, _cfg(), init=parent))
-    assert read_card(out)["deblur_strength"] == {"value": 0.35, "inherited_from": "calibrated"}
+    assert read_card(out).deblur_strength == {"value": 0.35, "inherited_from": "calibrated"}
     assert LatentFocus(out, "cpu").strength == 0.35
     card["deblur_strength"] = {"value": 3}
     (parent / "card.json").write_text(json.dumps(card))

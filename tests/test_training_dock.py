@@ -10,7 +10,7 @@ import torch
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QMessageBox
 
-from latent_focus.models import build_model, save_model, store
+from latent_focus.models import ModelCard, build_model, read_history, save_model, store
 from latent_focus.napari.events import model_events
 from latent_focus.napari.training_dock import TrainingDock
 
@@ -87,7 +87,7 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     card = json.loads((folder / "card.json").read_text())
     assert card["training"]["steps_done"] == 12 and card["preset"] == "tiny"
     assert card["training"]["recipe"]["regularization"] == "direct"
-    assert card["training"]["recipe"]["extrapolation"] == 1.5 and "extrap" in card["loss_history"][-1]
+    assert card["training"]["recipe"]["extrapolation"] == 1.5 and "extrap" in read_history(folder)[-1]
     assert card["training"]["recipe"]["triplets"] == "all" and card["training"]["recipe"]["relative_latent"]
     assert announced == [str(folder)]
     assert dock.status.text() == f"Saved to {folder}"
@@ -155,11 +155,11 @@ def test_bad_input_is_reported(dock, qtbot):
 
 
 def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot, tmp_path, monkeypatch):
-    save_model(tmp_path / "shipped" / "default", build_model("tiny"), {"preset": "tiny", "training": {}})
+    save_model(tmp_path / "shipped" / "default", build_model("tiny"), ModelCard(preset="tiny"))
     existing = tmp_path / "models" / "mine"
-    save_model(existing, build_model("tiny"), {"preset": "tiny", "training": {"fine_tuned_from": None}})
+    save_model(existing, build_model("tiny"), ModelCard(preset="tiny"))
     dock = make_dock()
-    assert dock.source.currentText() == "current model (fine-tune)" and dock.source.currentData() == "default"
+    assert dock.source.currentText() == "current model: default (fine-tune)" and dock.source.currentData() == "default"
     assert dock.preset.currentText() == "tiny" and not dock.preset.isEnabled()
     dock.model_name.setText("mine")
     dock.steps.setValue(3)
@@ -171,10 +171,39 @@ def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
     dock.start_button.click()
     assert len(asked) == 1 and not _running(dock)
-    assert json.loads((existing / "card.json").read_text())["training"]["fine_tuned_from"] is None
+    assert "training" not in json.loads((existing / "card.json").read_text())
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     dock.start_button.click()
     qtbot.waitUntil(lambda: not _running(dock), timeout=20000)
     card = json.loads((existing / "card.json").read_text())
     assert card["training"]["fine_tuned_from"]["name"] and card["training"]["steps_done"] == 3
     assert dock.status.text() == f"Saved to {existing}"
+
+
+def test_defaults_are_the_best_fine_tuning_recipe_and_outputs_are_not_ticked(make_dock):
+    """Before: every 3-D layer was ticked, the plugin's own outputs too, and the defaults were the paper's."""
+    from latent_focus.training import FINE_TUNE_RECIPE
+
+    dock = make_dock()
+    viewer = dock.viewer
+    viewer.add_image(np.zeros((3, 32, 32), np.float32), name="series latent", metadata={"latent_focus_output": True})
+    states = {dock.stack_list.item(i).text(): dock.stack_list.item(i).checkState()
+              for i in range(dock.stack_list.count())}
+    assert states == {"layer: series": Qt.CheckState.Checked, "layer: series latent": Qt.CheckState.Unchecked}
+    assert dock.extrapolation.value() == FINE_TUNE_RECIPE["extrapolation"]
+    assert dock.steps.value() == FINE_TUNE_RECIPE["steps"]
+
+
+def test_start_from_current_model_means_the_model_picked_in_the_panel(make_dock, tmp_path):
+    """Before: "current model" was always the shipped one, whatever the panel had picked."""
+    from latent_focus.napari.events import panel_state
+
+    save_model(tmp_path / "shipped" / "default", build_model("tiny"), ModelCard(preset="tiny"))
+    save_model(tmp_path / "models" / "mine", build_model("paper"), ModelCard(preset="paper"))
+    dock = make_dock()
+    try:
+        panel_state.model = "user:mine"
+        assert dock.source.currentData() == "user:mine" and dock.source.currentText().startswith("current model")
+        assert dock.preset.currentText() == "paper"
+    finally:
+        panel_state.model = "default"

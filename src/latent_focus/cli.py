@@ -63,7 +63,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``method`` (the ``--method`` value of ``restore``) adds that method's options."""
     from .methods import list_methods
     from .methods.latent import LatentParams
-    from .methods.options import add_params
+    from .methods.options import add_params, argument_type, describe
 
     parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
                      "by moving through the latent space of an autoencoder trained on z-stacks, or restore "
@@ -108,12 +108,11 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                        help="plane indices (0-based)")
         if name == "deblur":
             fields = {f.name: f for f in LatentParams.specs()}
-            p.add_argument("--alpha", nargs="+", type=fields["alpha"].metadata["parse"], default=[None],
+            p.add_argument("--alpha", nargs="+", type=argument_type(fields["alpha"].metadata["parse"]), default=[None],
                            help="alpha in (0, 1]; several values write a (n, y, x) sweep; default: 1 - d_B/d_C "
                                 "from the planes' z positions (plane indices when the stack has none)")
-            from .methods.options import describe
             p.add_argument("--strength", default=LatentParams().strength, metavar="S",
-                           type=fields["strength"].metadata["parse"], help=describe(fields["strength"]))
+                           type=argument_type(fields["strength"].metadata["parse"]), help=describe(fields["strength"]))
             p.add_argument("--tile", type=int, default=LatentParams().tile, help=describe(fields["tile"]))
         else:
             p.add_argument("--alpha", nargs="+", type=float, required=True,

@@ -215,7 +215,7 @@ def check_tile(tile, overlap: int = DEFAULT_OVERLAP) -> int:
         t = int(tile)
     except (TypeError, ValueError):
         raise InputError(f"--tile must be a whole number of pixels; got {tile!r}") from None
-    if t != tile or t < max(64, 2 * overlap + 1):
-        raise InputError(f"--tile must be at least {max(64, 2 * overlap + 1)} pixels; got {tile}. "
+    if t != tile or t < max(64, overlap + 1):
+        raise InputError(f"--tile must be at least {max(64, overlap + 1)} pixels; got {tile}. "
                          f"Pass e.g. --tile {DEFAULT_TILE}")
     return t

@@ -46,6 +46,7 @@ class Stack:
     pixel_size_um: float | None = None
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
     source: str = ""
+    channel: int | None = None  # the channel of a multi-channel file this stack was taken from
 
     @property
     def n_planes(self) -> int:
@@ -118,6 +119,32 @@ def read_stack(path: str | os.PathLike, channel: int | None = None, field: str |
     return _read_tiff(path, channel)
 
 
+def read_channels(path: str | os.PathLike, field: str | None = None) -> list[Stack]:
+    """Every channel of a z-stack as its own :class:`Stack` (one for a single-channel file or a folder)."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        with _open_tiff(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes.upper(), series.shape
+        n_c = shape[axes.index("C")] if "C" in axes else (shape[axes.index("S")] if "S" in axes else 1)
+        if n_c > 1:
+            return [_read_tiff(path, c) for c in range(n_c)]
+    return [read_stack(path, field=field)]
+
+
+def z_positions_of(path: str | os.PathLike, n_planes: int) -> np.ndarray | None:
+    """Plane positions (um) a TIFF records (OME/ImageJ spacing or a ``z.txt`` beside it), for ``n_planes``."""
+    path = Path(path)
+    if not (path.is_file() and path.suffix.lower() in TIFF_SUFFIXES):
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            _, z_um = _tiff_metadata(tif, path)
+    except Exception:  # unreadable metadata: positions unknown
+        return None
+    return z_um if z_um is not None and len(z_um) == n_planes else None
+
+
 def _open_tiff(path: Path):
     try:
         return tifffile.TiffFile(path)
@@ -138,7 +165,7 @@ def _read_tiff(path: Path, channel: int | None) -> Stack:
     data = _to_zyx(data, axes, channel, path.name)
     if z_um is not None and len(z_um) != data.shape[0]:
         z_um = None
-    return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path))
+    return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path), channel)
 
 
 def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.ndarray:

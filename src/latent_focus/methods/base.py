@@ -110,6 +110,8 @@ class Method:
     Params: ClassVar[type[Params]]
     #: whether ``load`` takes a model (``--model``): a model name, or a model folder
     uses_model: ClassVar[bool] = False
+    #: model presets (``ModelCard.preset``) this method can load; the panel lists only those models
+    model_presets: ClassVar[tuple[str, ...]] = ()
     #: ``"module:Class"`` of a QWidget section the napari panel shows while this method is picked
     #: (see :mod:`latent_focus.napari.context`); "" for none
     napari_section: ClassVar[str] = ""

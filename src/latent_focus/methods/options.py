@@ -37,11 +37,22 @@ def _dest(f: dataclasses.Field) -> str:
     return f"param__{f.name}"
 
 
+def argument_type(parse):
+    """``parse`` as an argparse type: its :class:`InputError` message becomes argparse's one-line error."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
 def _converter(f: dataclasses.Field):
     """Text -> value for field ``f``: its ``parse``, else the type of its default."""
     parse = f.metadata.get("parse")
     if parse is not None:
-        return parse
+        return argument_type(parse)
     kind = type(f.default)
     if kind is bool:
         return None

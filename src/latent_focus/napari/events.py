@@ -1,8 +1,10 @@
-"""Plugin-wide events shared by the napari widgets."""
+"""Plugin-wide events and state shared by the napari widgets."""
 
 from __future__ import annotations
 
-from psygnal import Signal
+from dataclasses import dataclass
+
+from psygnal import Signal, evented
 
 
 class ModelEvents:
@@ -15,4 +17,13 @@ class ModelEvents:
     changed = Signal(str)
 
 
+@evented
+@dataclass
+class PanelState:
+    """What the Latent focus panel has chosen, for the other widgets (``panel_state.events.model``)."""
+
+    model: str | None = "default"  # the latent model picked in the panel (a name or a folder)
+
+
 model_events = ModelEvents()
+panel_state = PanelState()

@@ -1,14 +1,97 @@
-"""Reading z-stacks out of napari image layers and writing results back as layers."""
+"""Z-stacks out of napari image layers, and results back into new layers placed at their source planes' z.
+
+A layer's axes are read from, in order: the plugin's own metadata (``axes``), the TIFF file napari read it
+from (``layer.source.path``), its axis labels (``z``/``c``/``t``), or the napari convention that the last
+three axes are (z, y, x). The chosen channel and the viewer's position on any other axis (time, ...)
+select the (z, y, x) stack.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from napari.layers import Image
 
+from ..io import Stack, z_positions_of
 
-def is_stack_layer(layer) -> bool:
-    """Image layers with a z axis: greyscale, single-scale, at least 3 dimensions."""
+PLUGIN_OUTPUT = "latent_focus_output"  # metadata key marking layers this plugin made
+
+
+def is_image_stack(layer) -> bool:
+    """Greyscale, single-scale image layers with at least 3 dimensions."""
     return isinstance(layer, Image) and layer.ndim >= 3 and not layer.rgb and not layer.multiscale
+
+
+def is_image_plane(layer) -> bool:
+    """Greyscale, single-scale image layers (2-D images count as one-plane stacks)."""
+    return isinstance(layer, Image) and layer.ndim >= 2 and not layer.rgb and not layer.multiscale
+
+
+def is_plugin_output(layer) -> bool:
+    return bool(layer.metadata.get(PLUGIN_OUTPUT))
+
+
+@dataclass(frozen=True)
+class Axes:
+    """Which axis of a layer is z and which (if any) is the channel; the last two are (y, x)."""
+
+    z: int | None
+    channel: int | None
+    labels: str  # one letter per axis, e.g. "ZCYX"; "?" where unknown
+
+    @property
+    def described(self) -> str:
+        return "(" + ", ".join({"Z": "z", "C": "c", "T": "t", "Y": "y", "X": "x"}.get(a, "?") for a in self.labels) + ")"
+
+
+def layer_axes(layer) -> Axes:
+    """The z and channel axes of ``layer`` (see the module docstring for where they come from)."""
+    ndim = layer.ndim
+    labels = _metadata_axes(layer) or _file_axes(layer) or _label_axes(layer)
+    if labels is None:
+        labels = "?" * (ndim - 3) + "ZYX" if ndim >= 3 else "YX"
+    z = labels.index("Z") if "Z" in labels else None
+    c = labels.index("C") if "C" in labels else None
+    return Axes(z, c, labels)
+
+
+def _metadata_axes(layer) -> str | None:
+    axes = layer.metadata.get("axes")
+    return axes.upper() if isinstance(axes, str) and len(axes) == layer.ndim else None
+
+
+def _label_axes(layer) -> str | None:
+    names = [str(a).lower() for a in getattr(layer, "axis_labels", ())]
+    if len(names) != layer.ndim or not any(n in ("z", "c", "channel", "t", "time") for n in names):
+        return None
+    letter = {"z": "Z", "c": "C", "channel": "C", "t": "T", "time": "T", "y": "Y", "x": "X"}
+    out = "".join(letter.get(n, "?") for n in names)
+    return out[:-2] + "YX"
+
+
+def _file_axes(layer) -> str | None:
+    """Axes of the TIFF file napari's reader read ``layer`` from, matched to the layer's shape."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or Path(str(path)).suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes.upper(), series.shape
+    except Exception:  # not readable as TIFF: fall back to the layer's own labels
+        return None
+    kept = [(a, n) for a, n in zip(axes, shape) if n > 1 or a in "YX"]
+    axes = "".join("Z" if a in "IQ" else a for a, _ in kept)
+    if "S" in axes and "C" not in axes:
+        axes = axes.replace("S", "C")
+    if tuple(n for _, n in kept) != tuple(layer.data.shape):
+        return None
+    return re.sub(r"[^ZCTYX]", "?", axes)
 
 
 def data_position(layer, viewer) -> np.ndarray:
@@ -16,53 +99,124 @@ def data_position(layer, viewer) -> np.ndarray:
     return np.asarray(layer.world_to_data(viewer.dims.point), dtype=float)
 
 
-def current_plane(layer, viewer) -> int:
-    """Index along the layer's z axis (third from last) that the viewer shows."""
-    pos = data_position(layer, viewer)[layer.ndim - 3]
-    return int(np.clip(round(pos), 0, layer.data.shape[layer.ndim - 3] - 1))
+def _index_at(layer, viewer, axis: int) -> int:
+    pos = data_position(layer, viewer)[axis]
+    return int(np.clip(round(pos), 0, layer.data.shape[axis] - 1))
 
 
-def leading_index(layer, viewer) -> tuple[int, ...]:
-    """Indices of the axes before z (time, position, ...) that the viewer shows."""
-    pos = data_position(layer, viewer)[: layer.ndim - 3]
-    return tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(pos, layer.data.shape))
+def current_plane(layer, viewer, axes: Axes | None = None) -> int:
+    """Index along the layer's z axis of the plane the viewer shows (0 for a 2-D layer)."""
+    axes = axes or layer_axes(layer)
+    return 0 if axes.z is None else _index_at(layer, viewer, axes.z)
 
 
-def stack_of(layer, lead: tuple[int, ...]) -> np.ndarray:
-    """The (z, y, x) stack of ``layer`` at leading indices ``lead``, in its own dtype (a view, not a copy)."""
-    return np.asarray(layer.data[lead] if lead else layer.data)
+def current_channel(layer, viewer, axes: Axes | None = None) -> int:
+    axes = axes or layer_axes(layer)
+    return 0 if axes.channel is None else _index_at(layer, viewer, axes.channel)
 
 
-def z_positions(layer) -> list | None:
-    """Plane positions in micrometres recorded by the reader, if any."""
+def n_planes(layer, axes: Axes | None = None) -> int:
+    axes = axes or layer_axes(layer)
+    return 1 if axes.z is None else int(layer.data.shape[axes.z])
+
+
+def n_channels(layer, axes: Axes | None = None) -> int:
+    axes = axes or layer_axes(layer)
+    return 1 if axes.channel is None else int(layer.data.shape[axes.channel])
+
+
+def stack_index(layer, viewer, axes: Axes, channel: int) -> tuple:
+    """Index into ``layer.data`` giving the (z, y, x) stack (or (y, x) plane) of ``channel`` where the viewer is."""
+    index = []
+    for axis in range(layer.ndim - 2):
+        if axis == axes.z:
+            index.append(slice(None))
+        elif axis == axes.channel:
+            index.append(int(channel))
+        else:
+            index.append(_index_at(layer, viewer, axis))
+    return tuple(index)
+
+
+def stack_of(layer, viewer, axes: Axes, channel: int, copy: bool = True) -> Stack:
+    """The (z, y, x) stack of ``channel`` at the viewer's position, with z positions and pixel size where known."""
+    data = np.asarray(layer.data[stack_index(layer, viewer, axes, channel)])
+    if axes.z is None:
+        data = data[None]
+    data = np.array(data, dtype=np.float32) if copy else data
+    z = z_positions(layer, axes, len(data))
+    px = layer.metadata.get("pixel_size_um")
+    return Stack(data, None if z is None else np.asarray(z, dtype=float), px, source=layer.name,
+                 channel=None if axes.channel is None else channel)
+
+
+def z_positions(layer, axes: Axes | None = None, n: int | None = None) -> list | None:
+    """Plane positions in micrometres: the plugin reader's metadata, else the file napari read it from."""
+    axes = axes or layer_axes(layer)
+    n = n if n is not None else n_planes(layer, axes)
     z = layer.metadata.get("z_um")
-    return list(z) if z is not None and len(z) == layer.data.shape[layer.ndim - 3] else None
+    if z is not None and len(z) == n:
+        return list(z)
+    path = getattr(getattr(layer, "source", None), "path", None)
+    found = z_positions_of(path, n) if path else None
+    return None if found is None else found.tolist()
 
 
-def output_name(source: str, sharp: int, blurry: int) -> str:
-    return f"{source} latent focus [{sharp},{blurry}]"
+def unique_name(viewer, name: str) -> str:
+    """``name``, or ``name [2]``, ``name [3]`` ... when a layer already has it."""
+    if name not in viewer.layers:
+        return name
+    k = 2
+    while f"{name} [{k}]" in viewer.layers:
+        k += 1
+    return f"{name} [{k}]"
 
 
-def show_plane(viewer, name: str, image: np.ndarray, template: dict, metadata: dict) -> None:
-    """Put ``image`` into the layer called ``name``, creating it from ``template`` the first time."""
-    if name in viewer.layers:
-        layer = viewer.layers[name]
-        layer.data = image
-        layer.metadata.update(metadata)
-    else:
-        viewer.add_image(image, name=name, metadata=dict(metadata), **template)
+def placed(layer, viewer, axes: Axes, channel: int, planes: list[int], images: list[np.ndarray]) -> tuple:
+    """Results of ``planes`` as data of ``layer``'s dimensionality with scale and translate so that each
+    sits at its source plane's z (and at the chosen channel and the viewer's time point); returns
+    ``(data, {"scale": ..., "translate": ...})``.
+
+    A contiguous run of planes becomes a stack starting at the first one; other selections a full-depth
+    stack whose planes that were not restored are NaN (napari draws them empty).
+    """
+    planes = list(planes)
+    if planes == list(range(planes[0], planes[0] + len(planes))):
+        return _embed(layer, viewer, axes, channel, np.stack(images), planes[0], 1.0)
+    zdata = np.full((n_planes(layer, axes), *images[0].shape), np.nan, dtype=np.float32)
+    for p, image in zip(planes, images):
+        zdata[p] = image
+    return _embed(layer, viewer, axes, channel, zdata, 0, 1.0)
 
 
-def plane_template(layer) -> dict:
-    """Display settings of a (y, x) result that overlays ``layer``."""
-    return {"scale": tuple(layer.scale[-2:]), "translate": tuple(layer.translate[-2:]),
-            "colormap": layer.colormap.name, "contrast_limits": tuple(layer.contrast_limits)}
+def placed_levels(layer, viewer, axes: Axes, channel: int, sharp: int, blurry: int,
+                  images: list[np.ndarray]) -> tuple:
+    """Blur-synthesis levels from plane ``sharp`` (first image) to ``blurry`` (last) spread evenly over the z
+    between the two planes, as :func:`placed` does for planes."""
+    n = len(images)
+    if blurry < sharp:
+        images, sharp, blurry = images[::-1], blurry, sharp
+    step = (blurry - sharp) / max(n - 1, 1)
+    return _embed(layer, viewer, axes, channel, np.stack(images), sharp, step)
 
 
-def stack_template(layer, first_plane: int = 0) -> dict:
-    """Display settings of a (z, y, x) result whose first plane sits at ``first_plane`` of ``layer``."""
-    scale = tuple(layer.scale[-3:])
-    translate = tuple(layer.translate[-3:])
-    translate = (translate[0] + first_plane * scale[0], *translate[1:])
-    return {"scale": scale, "translate": translate, "colormap": layer.colormap.name,
-            "contrast_limits": tuple(layer.contrast_limits)}
+def _embed(layer, viewer, axes: Axes, channel: int, zdata: np.ndarray, first: float, step: float) -> tuple:
+    """(n, y, x) ``zdata`` whose plane k lies at source plane ``first + k * step``, in ``layer``'s dimensions."""
+    scale, translate = list(layer.scale), list(layer.translate)
+    index = stack_index(layer, viewer, axes, channel)
+    shape = []
+    for axis in range(layer.ndim - 2):
+        if axis == axes.z:
+            shape.append(len(zdata))
+            translate[axis] += first * scale[axis]
+            scale[axis] *= step
+        else:
+            shape.append(1)
+            translate[axis] += index[axis] * scale[axis]
+    data = (zdata if axes.z is not None else zdata[0]).reshape(*shape, *zdata.shape[-2:]).astype(np.float32)
+    return data, {"scale": tuple(scale), "translate": tuple(translate)}
+
+
+def display_template(layer) -> dict:
+    """Colormap and contrast of ``layer``, for results shown over it."""
+    return {"colormap": layer.colormap.name, "contrast_limits": tuple(layer.contrast_limits)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import Callable
 
 from qtpy.QtCore import QEvent, QObject
@@ -42,3 +43,26 @@ class ClosingWatch(QObject):
         else:
             self._window = window
             window.installEventFilter(self)
+
+
+def wait_for_workers(timeout_s: float = 30.0) -> bool:
+    """Block until the thread pool's workers have finished (after they were asked to stop), up to ``timeout_s``.
+
+    A script or notebook that closes the viewer and exits must not leave a worker running into
+    interpreter shutdown; returns whether every worker finished in time.
+    """
+    from qtpy.QtCore import QThreadPool
+
+    return QThreadPool.globalInstance().waitForDone(int(timeout_s * 1000))
+
+
+def _stop_workers_at_exit() -> None:
+    """At interpreter exit, stop the workers still running (a script that closed the viewer mid-job) and wait."""
+    from superqt.utils._qthreading import WorkerBase
+
+    for worker in list(WorkerBase._worker_set):
+        worker.quit()
+    wait_for_workers()
+
+
+atexit.register(_stop_workers_at_exit)

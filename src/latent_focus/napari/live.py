@@ -6,7 +6,7 @@ from typing import Callable
 
 from napari.qt.threading import create_worker
 
-from .jobs import LiveJob, LiveResult, render
+from ..methods.latent.jobs import LiveJob, LiveResult, render
 
 
 class LiveDecoder:

@@ -1,4 +1,10 @@
-"""Open z-stacks in napari: TIFF / OME-TIFF files and folders of per-plane TIFFs (BBBC006 layout)."""
+"""Open what napari's own readers cannot: folders of per-plane TIFFs (the BBBC006 layouts) as z-stacks.
+
+Plain TIFF files are left to napari's built-in reader (the plugin claims no file pattern, so opening a
+TIFF never asks which reader to use); the panel finds their z axis, channels and plane positions itself
+(:mod:`latent_focus.napari.layers`). ``latent-focus view FILE`` opens files through :func:`read_layers`,
+which gives every channel its own layer, as napari's readers do.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,19 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import TIFF_SUFFIXES, Stack, read_stack
+from ..io import TIFF_SUFFIXES, Stack, read_channels
 
 NULL_LAYER = [(None,)]  # napari's "handled, nothing to add" answer
 
 
 def get_reader(path):
-    """Return a reader for a TIFF file or a folder holding TIFF planes, else None (declined)."""
+    """A reader for a folder holding a z-stack of per-plane TIFF files, else None (declined)."""
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
         path = path[0]
     path = Path(os.fspath(path))
-    if path.is_dir():
-        return read_layers if _holds_tiff_planes(path) else None
-    return read_layers if path.suffix.lower() in TIFF_SUFFIXES else None
+    return _read_folder if path.is_dir() and _holds_tiff_planes(path) else None
 
 
 def _holds_tiff_planes(folder: Path) -> bool:
@@ -36,18 +40,21 @@ def _holds_tiff_planes(folder: Path) -> bool:
     return any(f.suffix.lower() in TIFF_SUFFIXES for d in entries if d.is_dir() for f in d.iterdir())
 
 
-def read_layers(path):
-    """Read one z-stack as one image layer; unreadable input gives a notification, not an exception."""
+def _read_folder(path):
+    """napari's reader function: a notification, not an exception, for a folder that is no z-stack."""
     from napari.utils.notifications import show_error
 
-    if isinstance(path, (list, tuple)):
-        path = path[0]
     try:
-        stack = read_stack(path)
+        return read_layers(path[0] if isinstance(path, (list, tuple)) else path)
     except InputError as exc:
         show_error(f"Latent Focus: {exc}")
         return NULL_LAYER
-    return [stack_layer_data(stack)]
+
+
+def read_layers(path) -> list[tuple]:
+    """One image layer per channel of the z-stack at ``path`` (:class:`InputError` for bad input)."""
+    stacks = read_channels(path)
+    return [stack_layer_data(s) for s in stacks]
 
 
 def stack_layer_data(stack: Stack, name: str | None = None) -> tuple:
@@ -55,9 +62,12 @@ def stack_layer_data(stack: Stack, name: str | None = None) -> tuple:
     px = stack.pixel_size_um or 1.0
     scale = (z_spacing(stack.z_um) or 1.0, px, px)
     metadata = {"source": stack.source, "z_um": None if stack.z_um is None else stack.z_um.tolist(),
-                "pixel_size_um": stack.pixel_size_um, "dtype": str(stack.dtype)}
+                "pixel_size_um": stack.pixel_size_um, "dtype": str(stack.dtype), "axes": "ZYX",
+                "channel": stack.channel}
     name = name or Path(stack.source).stem or "z-stack"
-    return stack.data, {"name": name, "scale": scale, "metadata": metadata}, "image"
+    if stack.channel is not None:
+        name = f"{name} [channel {stack.channel}]"
+    return stack.data, {"name": name, "scale": scale, "metadata": metadata, "axis_labels": ("z", "y", "x")}, "image"
 
 
 def z_spacing(z_um) -> float | None:

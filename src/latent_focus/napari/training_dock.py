@@ -17,26 +17,24 @@ from functools import partial
 from pathlib import Path
 from weakref import WeakMethod
 
-import numpy as np
-from napari.layers import Image
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                            QSpinBox, QVBoxLayout, QWidget)
+                            QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..io import Stack, read_stack
-from ..models import PRESETS, list_models, read_card, user_models_dir
 from ..focus import TRIPLET_MODES
-from ..training import REGULARIZATIONS, Progress, TrainConfig, train
+from ..models import PRESETS, find_model, list_models, read_card, user_models_dir
+from ..training import FINE_TUNE_RECIPE, REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
-from .events import model_events
-from .lifetime import ClosingWatch
+from .events import model_events, panel_state
+from .lifetime import ClosingWatch, wait_for_workers
 from .loss_plot import LossPlot
 
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+_DEFAULTS = {**{f.name: f.default for f in fields(TrainConfig)}, **FINE_TUNE_RECIPE}
 _NAME_OK = re.compile(r"^[\w.\- ]+$")
 _ITEM_ROLE = Qt.ItemDataRole.UserRole
 
@@ -105,6 +103,13 @@ class _Run:
             self.stop_flag.set()
             self.worker.quit()
 
+    def stop_and_wait(self) -> None:
+        """Stop the run and wait until its worker has saved the last step and finished."""
+        running = self.worker is not None
+        self.stop()
+        if running:
+            wait_for_workers()
+
     def _finished(self) -> None:
         self.worker = None
         self.reports.close()  # no-op unless the worker left it suspended; then it saves the last step
@@ -119,10 +124,10 @@ class TrainingDock(QWidget):
         self.run = _Run()
         self._links: list[tuple] = []  # (signal, weak slot) pairs undone when the widget is destroyed
         self.destroyed.connect(partial(_unlink, self.run, self._links))
-        ClosingWatch(self, self.run.stop)
+        ClosingWatch(self, self.run.stop_and_wait)
         self._files: list[Stack] = []
         self._error: str | None = None
-        self._card_mtime: int | None = None
+        self._last: Progress | None = None
 
         self.stack_list = QListWidget()
         self.stack_list.setMaximumHeight(100)
@@ -211,7 +216,8 @@ class TrainingDock(QWidget):
         running = QFormLayout()
         running.addRow("Device used", self.device_label)
 
-        layout = QVBoxLayout(self)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         stacks_row = QHBoxLayout()
         stacks_row.addWidget(QLabel("Training stacks"), 1)
         stacks_row.addWidget(self.add_files_button)
@@ -223,6 +229,13 @@ class TrainingDock(QWidget):
         layout.addLayout(running)
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.status)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
                         self.extrapolation, self.triplets, self.relative_latent, self.steps, self.epochs,
                         self.length_unit, self.batch_size, self.crop, self.lr, self.device, self.model_name]
@@ -231,6 +244,7 @@ class TrainingDock(QWidget):
                       self.viewer.layers.events.moved):
             self._link(event, self._refresh_stacks)
         self._link(model_events.changed, self._refresh_sources)
+        self._link(panel_state.events.model, self._refresh_sources)
         for layer in self.viewer.layers:
             self._link(layer.events.name, self._refresh_stacks)
         self._refresh_stacks()
@@ -252,15 +266,15 @@ class TrainingDock(QWidget):
             checked[item.text()] = item.checkState()
         self.stack_list.clear()
         for layer in self.viewer.layers:
-            if isinstance(layer, Image) and layer.ndim >= 3 and not layer.rgb:
-                self._add_item(f"layer: {layer.name}", ("layer", layer.name), checked)
+            if L.is_image_stack(layer):  # the plugin's own outputs are listed but not ticked
+                self._add_item(f"layer: {layer.name}", ("layer", layer.name), checked, not L.is_plugin_output(layer))
         for index, stack in enumerate(self._files):
             self._add_item(f"file: {stack.source}", ("file", index), checked)
 
-    def _add_item(self, text: str, key: tuple, checked: dict) -> None:
+    def _add_item(self, text: str, key: tuple, checked: dict, tick: bool = True) -> None:
         item = QListWidgetItem(text)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(checked.get(text, Qt.CheckState.Checked))
+        item.setCheckState(checked.get(text, Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked))
         item.setData(_ITEM_ROLE, key)
         self.stack_list.addItem(item)
 
@@ -280,18 +294,23 @@ class TrainingDock(QWidget):
         self._set_status("\n".join(errors), error=bool(errors))
 
     def _refresh_sources(self, *_) -> None:
-        """Fill "Start from": the shipped default (fine-tune) when present, scratch, then other models."""
+        """Fill "Start from": the model picked in the Latent focus panel, scratch, then the other models."""
+        first = self.source.currentIndex() <= 0
         current = self.source.currentData()
-        models = list_models()
+        picked = panel_state.model
+        try:
+            find_model(picked)
+        except InputError:
+            picked = None  # the panel's model is gone (or was never installed)
         self.source.blockSignals(True)
         self.source.clear()
-        if "default" in models:
-            self.source.addItem("current model (fine-tune)", "default")
+        if picked is not None:
+            self.source.addItem(f"current model: {Path(str(picked)).name} (fine-tune)", picked)
         self.source.addItem("scratch", None)
-        for name in models:
-            if name != "default":
+        for name in list_models():
+            if name != picked:
                 self.source.addItem(f"{name} (fine-tune)", name)
-        index = self.source.findData(current) if current is not None else -1
+        index = 0 if first else self.source.findData(current)
         self.source.setCurrentIndex(max(index, 0))
         self.source.blockSignals(False)
         self._source_changed()
@@ -300,8 +319,8 @@ class TrainingDock(QWidget):
         init = self.source.currentData()
         if init is not None:
             try:
-                self.preset.setCurrentText(read_card(list_models()[init])["preset"])
-            except (InputError, KeyError):
+                self.preset.setCurrentText(read_card(find_model(init)).preset)
+            except InputError:
                 pass
         self.preset.setEnabled(init is None and not self.run.running)
 
@@ -329,10 +348,10 @@ class TrainingDock(QWidget):
                 stacks.append(self._files[key])
                 continue
             layer = self.viewer.layers[key]
-            data = layer.data[0] if layer.multiscale else layer.data
-            lead = L.leading_index(layer, self.viewer)  # the displayed (z, y, x) volume of e.g. a time series
-            data = data[lead] if lead else data
-            stacks.append(Stack(np.array(data, dtype=np.float32), source=f"napari layer {layer.name!r}"))
+            axes = L.layer_axes(layer)  # the shown channel and time point of the layer's (z, y, x) stack
+            stack = L.stack_of(layer, self.viewer, axes, L.current_channel(layer, self.viewer, axes))
+            stack.source = f"napari layer {layer.name!r}"
+            stacks.append(stack)
         if not stacks:
             raise InputError("no training stack is checked; open a z-stack as an image layer or add TIFF files")
         return stacks
@@ -387,9 +406,7 @@ class TrainingDock(QWidget):
         worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
-        card = output / "card.json"
-        self._card_mtime = card.stat().st_mtime_ns if card.is_file() else None
-        self._error = None
+        self._error, self._last = None, None
         self.loss_plot.clear()
         self.progress_bar.setRange(0, 0)  # busy until the first step reports
         self.progress_bar.setFormat("preparing...")
@@ -406,6 +423,7 @@ class TrainingDock(QWidget):
             self._set_status("Cancelling after the current step...")
 
     def _on_progress(self, progress: Progress) -> None:
+        self._last = progress
         self.progress_bar.setRange(0, progress.total)
         self.progress_bar.setValue(progress.step)
         eta = "done" if progress.done else f"ETA {_duration(progress.eta_s)}"
@@ -422,36 +440,26 @@ class TrainingDock(QWidget):
         self._error = str(exc)
 
     def _on_finished(self) -> None:
-        output = self.run.output
+        """Say how the run ended, from its last progress report: done, cancelled (last step kept) or failed."""
+        output, last = self.run.output, self._last
         self._set_running(False)
         self.progress_bar.setRange(0, max(self.progress_bar.maximum(), 1))
-        card = self._written_card(output)
         if self._error:
             self._set_status(f"Training stopped: {self._error}", error=True)
             self.progress_bar.setFormat("failed")
-        elif card is None:
+        elif last is None:
             self._set_status("Cancelled before the first step; nothing was saved.")
             self.progress_bar.setFormat("cancelled")
         else:
-            done, total = card["training"]["steps_done"], card["training"]["recipe"]["steps"]
+            done, total = last.step, last.total
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
-            self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if done >= total else 'cancelled'})")
-            note = "" if done >= total else f" (cancelled at step {done} of {total})"
+            self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if last.done else 'cancelled'})")
+            note = "" if last.done else f" (cancelled at step {done} of {total})"
             self._set_status(f"Saved to {output}{note}")
-        if card is not None:
+        if last is not None and not self._error:
             model_events.changed.emit(str(output))
         self.model_name.setText(self._unique_name())
-
-    def _written_card(self, output: Path) -> dict | None:
-        """The card of ``output`` if this run wrote it."""
-        path = output / "card.json"
-        if not path.is_file() or path.stat().st_mtime_ns == self._card_mtime:
-            return None
-        try:
-            return read_card(output)
-        except InputError:
-            return None
 
     def _set_running(self, running: bool) -> None:
         for widget in self._inputs:

@@ -53,6 +53,7 @@ class LatentMethod(Method):
     input = PAIR
     Params = LatentParams
     uses_model = True
+    model_presets = ("paper", "compact", "tiny")
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine
