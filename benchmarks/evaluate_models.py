@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from latent_focus.methods.richardson_lucy.deconvolution import bead_psf, optics_psf
 from latent_focus.engine import LatentFocus
 from latent_focus.errors import InputError
 from latent_focus.evaluate import evaluate_stack, format_table, summarize
 from latent_focus.io import Stack, read_stack
+from latent_focus.methods.richardson_lucy.deconvolution import bead_psf, optics_psf
 
 REPO = Path(__file__).resolve().parents[1]
 

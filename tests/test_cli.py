@@ -244,7 +244,8 @@ def test_output_tiffs_carry_provenance(tmp_path, tiny_model):
 
     src = tmp_path / "zstack.tif"
     data = (np.random.default_rng(0).random((5, 40, 40)) * 1000).astype(np.uint16)
-    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25), metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"})
+    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
+                     metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"})
     out = tmp_path / "restored.tif"
     assert run("restore", src, "-o", out, "--method", "latent", "--model", tiny_model, "--strength", 0.5) == 0
     info = read_provenance(out)

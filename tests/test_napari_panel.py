@@ -10,8 +10,8 @@ import pytest
 import tifffile
 import torch
 
-from latent_focus.focus import deblur_pair, parse_planes
 from latent_focus.errors import InputError
+from latent_focus.focus import deblur_pair, parse_planes
 from latent_focus.io import plane_positions
 from latent_focus.methods import list_methods, load_method
 from latent_focus.models import ModelCard, build_model, save_model

@@ -71,3 +71,16 @@ def test_core_does_not_import_qt():
             "latent_focus.methods, latent_focus.provenance; latent_focus.cli.build_parser(); "
             "bad = [m for m in ('qtpy', 'PyQt6', 'napari') if m in sys.modules]; assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_default_rule_helps_on_the_bundled_sample():
+    """The sample must not contradict what the README and the panel promise: the default rule (what one click
+    does) never loses to the recorded plane, and gains on the median pair."""
+    from latent_focus.evaluate import method_cases
+    from latent_focus.methods import load_method
+
+    stack = read_stack(PKG / "data" / "sample" / "nuclei_defocus.tif")
+    rows = method_cases(load_method("latent", None, "cpu"), stack, 4)
+    gains = np.array([r["psnr"] - r["identity_psnr"] for r in rows])
+    assert len(rows) == 12 and gains.min() > 0 and np.median(gains) > 0.3
+    assert np.median([r["ssim"] - r["identity_ssim"] for r in rows]) > 0

@@ -11,8 +11,15 @@ import tifffile
 
 from conftest import SHARED_DATA as SHARED
 from latent_focus.errors import InputError
-from latent_focus.optics import (add_camera_noise, born_wolf_psf, brightfield_defocus, fft_convolve,
-                                 gibson_lanni_psf, psf_from_bead_stack, transmission_from_image)
+from latent_focus.optics import (
+    add_camera_noise,
+    born_wolf_psf,
+    brightfield_defocus,
+    fft_convolve,
+    gibson_lanni_psf,
+    psf_from_bead_stack,
+    transmission_from_image,
+)
 from latent_focus.simulate import defocus_stack, make_sample_stack
 
 REPO = Path(__file__).resolve().parents[1]

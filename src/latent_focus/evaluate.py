@@ -19,12 +19,12 @@ from functools import cache
 
 import numpy as np
 
-from .methods.richardson_lucy.deconvolution import richardson_lucy
 from .engine import LatentFocus
 from .errors import InputError
 from .focus import deblur_pairs, triplets_for
 from .io import Normalizer, Stack, check_plane_index, plane_positions
 from .latent import alpha_from_defocus, check_strength, damp_alpha, extrapolate, interpolate
+from .methods.richardson_lucy.deconvolution import richardson_lucy
 from .metrics import linearity_by_side, psnr, ssim
 
 
@@ -190,11 +190,12 @@ def format_table(reports: list[StackReport], summary: dict, model_name: str) -> 
         lines.append("")
     s = summary
     lines += [
-        "medians over all cases                     model  identity  pixel-space" + ("  Richardson-Lucy" if with_rl else ""),
-        f"deblurring PSNR (dB, vs real focus)   {s['deblur_psnr']:>10.2f}{s['identity_psnr']:>10.2f}{s['pixel_psnr']:>13.2f}"
-        + (f"{s['rl_psnr']:>17.2f}" if with_rl else ""),
-        f"deblurring SSIM                       {s['deblur_ssim']:>10.3f}{s['identity_ssim']:>10.3f}{s['pixel_ssim']:>13.3f}"
-        + (f"{s['rl_ssim']:>17.3f}" if with_rl else ""),
+        "medians over all cases                     model  identity  pixel-space"
+        + ("  Richardson-Lucy" if with_rl else ""),
+        f"deblurring PSNR (dB, vs real focus)   {s['deblur_psnr']:>10.2f}{s['identity_psnr']:>10.2f}"
+        f"{s['pixel_psnr']:>13.2f}" + (f"{s['rl_psnr']:>17.2f}" if with_rl else ""),
+        f"deblurring SSIM                       {s['deblur_ssim']:>10.3f}{s['identity_ssim']:>10.3f}"
+        f"{s['pixel_ssim']:>13.3f}" + (f"{s['rl_ssim']:>17.3f}" if with_rl else ""),
         f"deblurring PSNR vs reconstruction     {s['deblur_psnr_vs_reconstruction']:>10.2f}",
         f"deblurring PSNR, residual decoding    {s['residual_psnr']:>10.2f}   (x_B + D(z') - D(z_B))",
         f"blur synthesis PSNR (vs real plane)   {s['synthesis_psnr']:>10.2f}{s['synthesis_identity_psnr']:>10.2f}"
@@ -289,8 +290,11 @@ def evaluate_methods(names: list[str], stacks: list[Stack], focus: list[int], mo
         method = load_method(name, model, device)
         cases = [r for s, f in zip(stacks, focus) for r in method_cases(method, s, f, max_cases)]
         gains = [r["psnr"] - r["identity_psnr"] for r in cases]
-        med = (lambda key: float(np.median([r[key] for r in cases if key in r])) if any(key in r for r in cases)
-               else float("nan"))
+
+        def med(key):
+            values = [r[key] for r in cases if key in r]
+            return float(np.median(values)) if values else float("nan")
+
         rows.append({"method": name, "cases": len(cases), "psnr": med("psnr"), "ssim": med("ssim"),
                      "identity_psnr": med("identity_psnr"), "identity_ssim": med("identity_ssim"),
                      "pixel_psnr": med("pixel_psnr"),

@@ -117,9 +117,12 @@ def describe_t(t: float) -> tuple[str, float]:
 
 # -- the deblurring step: how far towards focus, and how to decode ------------------------------------
 
-AUTO_STEP = 0.3  # fraction of Eq. 2's step the default rule takes where it steps at all
-AUTO_RECONSTRUCTION = 1.5  # reconstruction residual of B, in noise sigmas, above which decoding is residual
-AUTO_DIFFERENCE = 2.5  # RMS difference of B and C, in noise sigmas, below which the planes differ by noise only
+# The default rule's numbers, picked on the real series of benchmarks/evaluate_models.py and the bundled sample
+AUTO_DIFFERENCE = 2.0  # RMS difference of B and C, in noise sigmas, below which the planes differ by noise only
+AUTO_RECONSTRUCTION = 1.2  # reconstruction residual of B, in noise sigmas, above which decoding is residual
+AUTO_RECONSTRUCTION_STILL = 1.5  # the same where no step is taken
+AUTO_STEP_RESIDUAL = 0.3  # fraction of Eq. 2's step taken with residual decoding
+AUTO_STEP_PLAIN = 0.1  # ... and with plain decoding
 
 
 @dataclass(frozen=True)
@@ -151,18 +154,17 @@ def default_step(reconstruction_sigmas: float, difference_sigmas: float) -> Step
     ``reconstruction_sigmas``: RMS of ``x_B - D(E(x_B))`` over the noise sigma of ``x_B``.
     ``difference_sigmas``: RMS of ``x_B - x_C`` over the same sigma.
 
-    * Planes that differ by little more than noise (``difference_sigmas < AUTO_DIFFERENCE``) carry no
-      blur difference to extrapolate: no step is taken.
-    * Where the model reconstructs B to within its noise (``reconstruction_sigmas <= AUTO_RECONSTRUCTION``)
-      the plain decoding keeps its denoising; elsewhere (near focus, where the model loses detail) decoding
-      is residual, so B's detail is kept and only the model's change towards focus is added.
-    * The step is ``AUTO_STEP`` of Eq. 2's.
-
-    Picked on the real series of ``benchmarks/evaluate_models.py`` (see the README's measured results).
+    * Planes that differ by little more than noise (``difference_sigmas < AUTO_DIFFERENCE``) carry no blur
+      difference to extrapolate: no step is taken.
+    * Where the model reconstructs B to within its noise, plain decoding keeps the model's denoising and
+      takes ``AUTO_STEP_PLAIN`` of Eq. 2's step. Where it loses detail beyond noise (near focus;
+      ``reconstruction_sigmas > AUTO_RECONSTRUCTION``, or ``AUTO_RECONSTRUCTION_STILL`` without a step),
+      decoding is residual, ``x_B + D(z') - D(z_B)``: B's detail is kept and only the model's change towards
+      focus is added, with ``AUTO_STEP_RESIDUAL`` of Eq. 2's step.
     """
     moving = difference_sigmas >= AUTO_DIFFERENCE
-    residual = reconstruction_sigmas > AUTO_RECONSTRUCTION
-    strength = AUTO_STEP if moving and residual else 0.0
+    residual = reconstruction_sigmas > (AUTO_RECONSTRUCTION if moving else AUTO_RECONSTRUCTION_STILL)
+    strength = (AUTO_STEP_RESIDUAL if residual else AUTO_STEP_PLAIN) if moving else 0.0
     why = (f"auto: B-C difference {difference_sigmas:.1f} sigma, reconstruction residual "
            f"{reconstruction_sigmas:.1f} sigma -> " + (f"step {strength:g} of Eq. 2" if strength else "no step")
            + (", residual decoding" if residual else ", plain decoding"))

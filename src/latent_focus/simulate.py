@@ -13,8 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .optics import (add_camera_noise, born_wolf_psf, brightfield_defocus, check_image, check_optics, fft_convolve,
-                     gibson_lanni_psf, positive, psf_from_bead_stack, psf_support_px, transmission_from_image)
+from .optics import (
+    add_camera_noise,
+    born_wolf_psf,
+    brightfield_defocus,
+    check_image,
+    check_optics,
+    fft_convolve,
+    gibson_lanni_psf,
+    positive,
+    psf_from_bead_stack,
+    psf_support_px,
+    transmission_from_image,
+)
 
 __all__ = ["SAMPLE_PARAMS", "SAMPLE_Z_UM", "defocus_stack", "make_sample_stack", "write_sample_stack"]
 

@@ -21,10 +21,10 @@ from torch.nn import functional as F
 
 from .device import describe, select_device
 from .errors import InputError
+from .focus import find_focus, triplets_for
 from .io import Normalizer, Stack, check_planes
 from .latent import map_parts, parts
 from .metrics import psnr
-from .focus import find_focus, triplets_for
 from .models import ModelCard, build_model, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
 
@@ -58,7 +58,8 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.regularization not in REGULARIZATIONS:
-            raise InputError(f"unknown regularization {self.regularization!r}; pass one of {', '.join(REGULARIZATIONS)}")
+            raise InputError(f"unknown regularization {self.regularization!r}; "
+                             f"pass one of {', '.join(REGULARIZATIONS)}")
         if self.loss not in ("l1", "mse"):
             raise InputError(f"unknown loss {self.loss!r}; pass l1 or mse")
         if self.steps < 1 and not self.epochs:

@@ -44,7 +44,8 @@ class Axes:
 
     @property
     def described(self) -> str:
-        return "(" + ", ".join({"Z": "z", "C": "c", "T": "t", "Y": "y", "X": "x"}.get(a, "?") for a in self.labels) + ")"
+        names = {"Z": "z", "C": "c", "T": "t", "Y": "y", "X": "x"}
+        return "(" + ", ".join(names.get(a, "?") for a in self.labels) + ")"
 
 
 def layer_axes(layer) -> Axes:

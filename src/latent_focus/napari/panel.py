@@ -17,9 +17,24 @@ from pathlib import Path
 import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                            QPushButton, QScrollArea, QSlider, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from qtpy.QtCore import QSize, Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..device import DEVICE_CHOICES
 from ..errors import InputError
@@ -103,6 +118,8 @@ class LatentFocusPanel(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self._failed: dict[tuple, str] = {}
+        self._axes_key, self._axes = None, None
+        self._ready: dict[tuple, object] = {}  # loaded methods by (method, model, device)
         self._latents: dict[tuple, dict] = {}
         self._norms: dict[tuple, object] = {}
         self._job = None
@@ -158,7 +175,7 @@ class LatentFocusPanel(QWidget):
         self.follow_check.setToolTip("plane B is the plane the viewer shows, C its blurrier neighbour")
         self.follow_check.setChecked(True)
         pair_row = QHBoxLayout()
-        for w in (QLabel("B"), self.sharp_spin, QLabel("C"), self.blurry_spin, self.follow_check):
+        for w in (QLabel("B"), self.sharp_spin, QLabel("C"), self.blurry_spin):
             pair_row.addWidget(w)
         self.pair_widget = QWidget()
         self.pair_widget.setLayout(pair_row)
@@ -168,7 +185,7 @@ class LatentFocusPanel(QWidget):
         self.form_holder = QVBoxLayout()
         self.section_holder = QVBoxLayout()
         self.one_button = QPushButton()
-        self.many_button = QPushButton("Deblur selected planes")
+        self.many_button = QPushButton("Deblur range")
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.progress.setValue(0)
@@ -178,6 +195,7 @@ class LatentFocusPanel(QWidget):
         self.note_label.setWordWrap(True)
         restore = QFormLayout()
         restore.addRow("Planes", self.pair_widget)
+        restore.addRow("", self.follow_check)
         restore.addRow("Range", self.range_edit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.one_button)
@@ -249,6 +267,10 @@ class LatentFocusPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for combo in inner.findChildren(QComboBox):  # long entries elide instead of widening the dock
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+        self._inner, self._scroll = inner, scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -270,6 +292,14 @@ class LatentFocusPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self._reset_scores()
         self._update_t_label()
+
+    def minimumSizeHint(self) -> QSize:
+        """As wide as the content (which scrolls vertically), so that nothing is cut off at the side."""
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        return QSize(self._inner.minimumSizeHint().width() + bar + 4, 200)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.minimumSizeHint().width(), self._inner.sizeHint().height())
 
     def _viewer_connections(self) -> list:
         """(event emitter, callback) pairs the panel listens to; connected on creation, cut on close."""
@@ -316,16 +346,23 @@ class LatentFocusPanel(QWidget):
     def channel(self) -> int:
         return max(self.channel_combo.currentIndex(), 0)
 
+    def axes(self, layer) -> L.Axes:
+        """``layer``'s axes, read once per layer and shape (reading them may open the file)."""
+        key = (id(layer), layer.data.shape)
+        if self._axes_key != key:
+            self._axes_key, self._axes = key, L.layer_axes(layer)
+        return self._axes
+
     def stack(self, copy: bool = True) -> Stack | None:
         """The chosen layer's (z, y, x) stack of the chosen channel (a copy unless ``copy`` is false)."""
         layer = self.layer()
         if layer is None:
             return None
-        return L.stack_of(layer, self.viewer, L.layer_axes(layer), self.channel(), copy=copy)
+        return L.stack_of(layer, self.viewer, self.axes(layer), self.channel(), copy=copy)
 
     def current_plane(self) -> int:
         layer = self.layer()
-        return 0 if layer is None else L.current_plane(layer, self.viewer)
+        return 0 if layer is None else L.current_plane(layer, self.viewer, self.axes(layer))
 
     def model(self) -> str | None:
         return self.model_combo.currentData() if self.method_class.uses_model else None
@@ -379,7 +416,7 @@ class LatentFocusPanel(QWidget):
             self.axes_label.setText("open a z-stack or an image")
             self._update_enabled()
             return
-        axes = L.layer_axes(layer)
+        axes = self.axes(layer)
         n_c = L.n_channels(layer, axes)
         self.channel_combo.blockSignals(True)
         self.channel_combo.clear()
@@ -408,7 +445,7 @@ class LatentFocusPanel(QWidget):
     def _follow_viewer(self, event=None) -> None:
         layer = self.layer()
         if layer is not None and self.follow_check.isChecked():
-            self._set_sharp(L.current_plane(layer, self.viewer))
+            self._set_sharp(L.current_plane(layer, self.viewer, self.axes(layer)))
 
     def _set_sharp(self, plane: int, force: bool = False) -> None:
         if plane != self.sharp_spin.value():
@@ -434,10 +471,11 @@ class LatentFocusPanel(QWidget):
     def _update_enabled(self) -> None:
         layer = self.layer()
         cls = self.method_class
-        n = 0 if layer is None else L.n_planes(layer)
+        n = 0 if layer is None else L.n_planes(layer, self.axes(layer))
         pair = cls.input == PAIR
         latent = cls.name == "latent"
         self.pair_widget.setVisible(pair)
+        self.follow_check.setVisible(pair)
         self.one_button.setText("Deblur B with C" if pair else "Deblur this plane")
         for w in (self.one_button, self.many_button):
             w.setEnabled(layer is not None and (n >= 2 or not pair))
@@ -492,6 +530,7 @@ class LatentFocusPanel(QWidget):
     def _load_method(self) -> None:
         """(Re)load the chosen method with the chosen model on the chosen device, in a worker."""
         self._failed.pop(self._key(), None)
+        self._ready.pop(self._key(), None)
         self._forget()
         self.with_method(self._method_loaded)
 
@@ -506,6 +545,9 @@ class LatentFocusPanel(QWidget):
         key = self._key()
         if key in self._failed:
             self.model_label.setText(f"not loaded: {self._failed[key]}")
+            return
+        if key in self._ready and self._loader is None:
+            then(self._ready[key])
             return
         if self._loader is not None:
             if self._loader_key == key:
@@ -523,6 +565,7 @@ class LatentFocusPanel(QWidget):
     def _loaded(self, method) -> None:
         if self._stopped or self._loader_key != self._key():
             return
+        self._ready[self._loader_key] = method
         for then in self._after_load:
             then(method)
 
@@ -542,12 +585,14 @@ class LatentFocusPanel(QWidget):
         """A model was (re)written: forget what was loaded from that folder and re-list the models."""
         from ..methods import forget_loaded
         forget_loaded(folder)
+        self._ready.clear()
         self.model_combo.refresh()
         self._load_method()
 
     def _normalizer(self, engine, stack: Stack):
         layer = self.layer()
-        key = (id(layer), id(layer.data), self.channel(), L.current_channel(layer, self.viewer), id(engine))
+        key = (id(layer), id(layer.data), self.channel(), L.current_channel(layer, self.viewer, self.axes(layer)),
+               id(engine))
         if key not in self._norms:
             self._norms[key] = engine.normalizer(stack.data)
         return self._norms[key]
@@ -587,7 +632,7 @@ class LatentFocusPanel(QWidget):
         layer, stack = self.layer(), self.stack()
         if layer is None or stack is None:
             return
-        axes, channel = L.layer_axes(layer), self.channel()
+        axes, channel = self.axes(layer), self.channel()
 
         def start(method):
             params = self._params(method)
@@ -674,7 +719,7 @@ class LatentFocusPanel(QWidget):
         if job.key != self._live_key and job.preview:
             return  # a preview of planes no longer chosen
         mode, alpha = describe_t(job.t)
-        axes = L.layer_axes(source)
+        axes = self.axes(source)
         channel = job.key[2]
         data, place = L.placed(source, self.viewer, axes, channel, [job.planes[0]], [result.image])
         scale, translate = list(place["scale"]), list(place["translate"])
@@ -708,7 +753,7 @@ class LatentFocusPanel(QWidget):
         if sharp == blurry:
             self._set_status("choose two different planes B and C", error=True)
             return
-        axes, channel = L.layer_axes(layer), self.channel()
+        axes, channel = self.axes(layer), self.channel()
 
         def start(method):
             engine = method.engine
@@ -809,7 +854,7 @@ class LatentFocusPanel(QWidget):
                    colormap: str | None = None, opacity: float = 1.0):
         """See :class:`latent_focus.napari.context.PanelContext`."""
         layer = self.layer()
-        axes = L.layer_axes(layer)
+        axes = self.axes(layer)
         images = [data] if data.ndim == 2 else list(data)
         placed, place = L.placed(layer, self.viewer, axes, self.channel(), planes, images)
         display = L.display_template(layer)

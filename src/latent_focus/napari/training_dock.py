@@ -18,15 +18,31 @@ from pathlib import Path
 from weakref import WeakMethod
 
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                            QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                            QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtCore import QSize, Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..device import DEVICE_CHOICES
 from ..errors import InputError
-from ..io import Stack, read_stack
 from ..focus import TRIPLET_MODES
+from ..io import Stack, read_stack
 from ..models import PRESETS, find_model, list_models, read_card, user_models_dir
 from ..training import FINE_TUNE_RECIPE, REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
@@ -233,6 +249,10 @@ class TrainingDock(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for combo in inner.findChildren(QComboBox):  # long entries elide instead of widening the dock
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+        self._inner, self._scroll = inner, scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -249,6 +269,14 @@ class TrainingDock(QWidget):
             self._link(layer.events.name, self._refresh_stacks)
         self._refresh_stacks()
         self._refresh_sources()
+
+    def minimumSizeHint(self) -> QSize:
+        """As wide as the content (which scrolls vertically), so that nothing is cut off at the side."""
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        return QSize(self._inner.minimumSizeHint().width() + bar + 4, 200)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.minimumSizeHint().width(), self._inner.sizeHint().height())
 
     # ----------------------------------------------------------------- inputs
 

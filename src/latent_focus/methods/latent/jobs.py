@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ...engine import LatentFocus
 from ...focus import find_focus
@@ -60,13 +58,11 @@ def encode_pair(engine: LatentFocus, sharp: np.ndarray, blurry: np.ndarray, norm
 
 
 def render(job: LiveJob) -> LiveResult:
-    """Decode ``mix`` of the job's planes at its t; previews are upsampled to the full plane size."""
+    """Decode ``mix`` of the job's planes at its t; a preview stays at preview resolution (the caller
+    draws it over the full plane's extent, so that a slider move uploads a small image)."""
     encodings = job.encodings or encode_pair(job.engine, job.sharp, job.blurry, job.normalizer)
     z_sharp, z_blurry = encodings["preview" if job.preview else "full"]
     image = job.engine.decode(mix(z_sharp, z_blurry, job.t))
-    if image.shape != job.shape:
-        image = F.interpolate(torch.from_numpy(image)[None, None], size=job.shape, mode="bilinear",
-                              align_corners=False)[0, 0].numpy()
     return LiveResult(job, image, encodings)
 
 
