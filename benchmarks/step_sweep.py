@@ -22,7 +22,7 @@ import numpy as np
 from evaluate_models import REPO, load_engine, load_series
 from latent_focus.engine import LatentFocus
 from latent_focus.evaluate import StackPlanes
-from latent_focus.latent import combine
+from latent_focus.latent import combine, eq2_step
 
 STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), np.arange(3, 5.01, 0.5)]), 2)
 COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]
@@ -44,7 +44,7 @@ def sweep(engine: LatentFocus, name: str, stack, focus: int, fixed=()) -> list[d
 
     rows = []
     for b, c, alpha in planes.deblur_cases():
-        k_eq2 = (1 - alpha) / alpha  # Eq. 2 is z_B + k_eq2 (z_B - z_C)
+        k_eq2 = eq2_step(alpha)  # Eq. 2 is z_B + k_eq2 (z_B - z_C)
         grid = [gain(b, c, k) for k in STEPS]
         best = int(np.argmax(grid))
         rows.append({"series": name, "B": b, "C": c, "d_B": float(rel[b]), "d_C": float(rel[c]), "k_eq2": k_eq2,

@@ -172,6 +172,8 @@ def _bad(tmp_path, stack_file, tiny_model):
         "plane method with --planes": ["restore", stack_file, *out, "--method", "richardson-lucy", "--planes", 1, 2],
         "method option range": ["restore", stack_file, *out, "--method", "richardson-lucy", "--iterations", -3],
         "unknown --method in evaluate": ["evaluate", stack_file, "--focus", 0, "--method", "magic", *m],
+        "view nan": ["view", tmp_path / "nan.tif"],
+        "view screenshot exists": ["view", stack_file, "--screenshot", _png(tmp_path)],
     }
 
 
@@ -180,7 +182,14 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "missing arg", "bad focus", "bad preset", "optics no z", "optics arity", "psf 2d", "strength",
          "strength word", "calibrate focus", "tile 0", "tile 10", "tile -5", "pickle model", "negative plane",
          "negative --plane", "max-cases 0", "output is input", "unknown method", "pair method, 2-D",
-         "plane method with --planes", "method option range", "unknown --method in evaluate"]
+         "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
+         "view screenshot exists"]
+
+
+def _png(tmp_path):
+    path = tmp_path / "shot.png"
+    path.write_bytes(b"a screenshot kept by the user")
+    return path
 
 
 def _pickled_model(tmp_path):
@@ -221,6 +230,7 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model,
     assert not (tmp_path / "o.tif").exists()
     assert not (tmp_path / "code-ran").exists()  # a pickled model never runs
     assert (tmp_path / "exists.tif").read_bytes() == b"precious"
+    assert not (tmp_path / "shot.png").exists() or (tmp_path / "shot.png").read_bytes().startswith(b"a screenshot")
     assert not any(".part" in p.name for p in tmp_path.iterdir())
 
 

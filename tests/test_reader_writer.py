@@ -74,6 +74,18 @@ def test_writer_replaces_a_file_atomically(tmp_path, stack):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tiff"]
 
 
+def test_writer_keeps_how_a_result_was_made(tmp_path, stack):
+    from latent_focus.io import read_provenance
+
+    path = tmp_path / "result.tif"
+    meta = {"name": "nuclei latent", "metadata": {"method": "latent", "planes": [2, 5], "model": "default",
+                                                 "latent_focus_output": True}}
+    write_image(str(path), stack, meta)
+    info = read_provenance(path)
+    assert info["method"] == "latent" and info["planes"] == [2, 5] and info["layer"] == "nuclei latent"
+    assert info["software"].startswith("napari-latent-focus")
+
+
 def test_writer_refuses_what_is_not_a_plane_or_stack(tmp_path, stack):
     with pytest.raises(InputError, match="dimensions"):
         write_image(str(tmp_path / "a.tif"), stack[None], {})

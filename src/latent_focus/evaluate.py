@@ -98,7 +98,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
         if engine.strength != 1:
             calibrated = dec(extrapolate(z(b), z(c), damp_alpha(alpha, engine.strength)))
         residual = x[b] + out - recon(b)
-        pixel = x[b] / alpha - (1 - alpha) / alpha * x[c]
+        pixel = extrapolate(x[b], x[c], alpha)
         row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
             "psnr": psnr(target, out), "ssim": ssim(target, out),
@@ -114,7 +114,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
         report.deblur.append(row)
     for a, b, c, alpha in triplets_for(stack.n_planes, stack.z_um, focus, "all")[:max_pairs]:
         out = dec(interpolate(z(a), z(c), alpha))
-        pixel = alpha * x[a] + (1 - alpha) * x[c]
+        pixel = interpolate(x[a], x[c], alpha)
         report.synthesis.append({
             "A": a, "B": b, "C": c, "alpha": round(float(alpha), 4),
             "psnr": psnr(x[b], out), "psnr_vs_reconstruction": psnr(recon(b), out),
@@ -275,7 +275,7 @@ def method_cases(method, stack: Stack, focus: int, max_cases: int | None = None)
                "identity_psnr": psnr(x[focus], x[b]), "identity_ssim": ssim(x[focus], x[b])}
         if c is not None:
             alpha = alpha_from_defocus(rel[b], rel[c])
-            row["pixel_psnr"] = psnr(x[focus], x[b] / alpha - (1 - alpha) / alpha * x[c])
+            row["pixel_psnr"] = psnr(x[focus], extrapolate(x[b], x[c], alpha))
         rows.append(row)
     return rows
 

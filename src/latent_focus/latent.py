@@ -75,6 +75,22 @@ def extrapolate(z_b, z_c, alpha: float):
     return combine([z_b, z_c], [1.0 / alpha, -(1.0 - alpha) / alpha])
 
 
+def deblur_t(alpha):
+    """The mixing weight ``t = 1 / alpha`` that writes Eq. 2 as ``t * z_B + (1 - t) * z_C`` (array-friendly)."""
+    return 1.0 / alpha
+
+
+def eq2_step(alpha: float) -> float:
+    """Eq. 2 as a step beyond B: ``z_B + k * (z_B - z_C)`` with ``k = (1 - alpha) / alpha``."""
+    alpha = check_alpha(alpha)
+    return (1.0 - alpha) / alpha
+
+
+def step_towards(z_start, z_target, strength: float):
+    """``z_start + strength * (z_target - z_start)``: ``strength`` of the way from one latent to another."""
+    return combine([z_start, z_target], [1.0 - strength, strength])
+
+
 def damp_alpha(alpha: float, strength: float) -> float:
     """The alpha that goes ``strength`` of the way from ``z_b`` to Eq. 2's extrapolated latent.
 

@@ -23,7 +23,7 @@ from .device import describe, select_device
 from .errors import InputError
 from .focus import find_focus, triplets_for
 from .io import Normalizer, Stack, check_planes
-from .latent import map_parts, parts
+from .latent import deblur_t, map_parts, parts
 from .metrics import psnr
 from .models import ModelCard, build_model, find_model, load_model
 from .models.modelfile import load_checkpoint, save_checkpoint, save_model
@@ -209,7 +209,7 @@ def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularizati
         if regularization == "direct":
             terms["latent"] = _latent_distance(zb, zb_interp, za, zc, relative_latent)
     if extrapolation > 0:
-        terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, 1.0 / alpha)), xa)
+        terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, deblur_t(alpha))), xa)
     terms["total"] = sum(terms.values())
     return terms
 

@@ -18,7 +18,7 @@ from ...engine import DEFAULT_TILE, Encoded, LatentFocus
 from ...errors import InputError
 from ...focus import deblur_pair, find_focus
 from ...io import Normalizer, Stack, check_plane_index, plane_positions
-from ...latent import Step, alpha_from_defocus, check_alpha, extrapolate, parse_strength, resolve_step
+from ...latent import Step, alpha_from_defocus, check_alpha, extrapolate, parse_strength, resolve_step, step_towards
 from ...metrics import noise_sigma
 from ..base import PAIR, Method, Params, Progress, Restored, param
 
@@ -172,8 +172,7 @@ class _StackJob:
             if len({z.tile for z in latents}) > 1:  # re-tiled on the way (GPU memory): encode again alike
                 latents = [self.latent(i) for i in (sharper, blurrier, start)]
             zb, zc, z_start = latents
-            z_focus = extrapolate(zb, zc, alpha)
-            out = self.engine.decode(z_start + step.strength * (z_focus + (-1.0) * z_start))
+            out = self.engine.decode(step_towards(z_start, extrapolate(zb, zc, alpha), step.strength))
         if step.residual:
             out = self.stack.data[start] + out - self.reconstruction(start)
         return np.asarray(out, dtype=np.float32)
