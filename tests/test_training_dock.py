@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QMessageBox
 
 from latent_focus.models import ModelCard, build_model, read_history, save_model, store
-from latent_focus.napari.events import model_events
+from latent_focus.napari.events import model_events, panel_state
 from latent_focus.napari.training_dock import TrainingDock
 
 
@@ -33,6 +33,7 @@ def make_dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
     """Factory of a docked TrainingDock set up for quick tiny-preset runs on the CPU."""
     monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path / "models"))
     monkeypatch.setattr(store, "SHIPPED_DIR", tmp_path / "shipped")
+    monkeypatch.setattr(panel_state, "model", "default")  # what a panel picks first
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one intra-op thread keeps step times steady on a busy 2-core runner
     docks = []

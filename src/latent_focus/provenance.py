@@ -28,10 +28,10 @@ def describe_run(results: list, stack: Stack, params=None) -> dict:
 
 
 def output_positions(results: list, stack: Stack) -> list | None:
-    """z positions (um) of the output planes: each result's ``start`` or ``plane``, where the stack records z."""
+    """z positions (um) of the output planes: each result's ``plane``, where the stack records z."""
     if stack.z_um is None:
         return None
-    idx = [r.info.get("start", r.info.get("plane")) for r in results]
+    idx = [r.info.get("plane") for r in results]
     if any(i is None for i in idx):
         return None
     return [float(stack.z_um[i]) for i in idx]

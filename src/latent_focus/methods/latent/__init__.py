@@ -122,7 +122,7 @@ class _StackJob:
     def restore(self, plane: int, partner: int | None) -> Restored:
         rel = self.pos - self.pos[self.focus]
         unit = "um" if self.known_z else "planes"
-        info = {"method": "latent", "model": self.engine.name, "device": self.engine.device_name,
+        info = {"method": "latent", "plane": plane, "model": self.engine.name, "device": self.engine.device_name,
                 "focus_plane": self.focus, "distance_unit": unit}
         if not self.known_z:
             info["note"] = "the stack records no z positions: distances and alpha use plane indices"
@@ -145,7 +145,7 @@ class _StackJob:
         start, other = plane, (blurrier if plane == sharper else sharper)
         step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(start, other))
         image = self._decode(sharper, blurrier, start, alpha, step)
-        info.update(planes=[sharper, blurrier], start=start, alpha=round(float(alpha), 6),
+        info.update(planes=[sharper, blurrier], alpha=round(float(alpha), 6),
                     strength=round(step.strength, 6), decoding="residual" if step.residual else "plain",
                     rule=step.rule)
         return Restored(image, info)
