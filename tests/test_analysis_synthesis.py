@@ -143,6 +143,8 @@ def test_out_of_memory_shrinks_the_tile_then_moves_to_the_cpu(tiny_pair, blurred
 
 
 def test_cli_train_and_restore(tmp_path, blurred_stack, tiny_pair, capsys):
+    from latent_focus.models import read_card
+
     stack = tmp_path / "stack.tif"
     tifffile.imwrite(stack, blurred_stack.astype(np.uint16))
     out = tmp_path / "out.tif"
@@ -165,6 +167,13 @@ def test_cli_train_and_restore(tmp_path, blurred_stack, tiny_pair, capsys):
     assert main(args) == 0 and (model / "weights.pt").is_file()
     assert "step 2/2" in capsys.readouterr().err
     assert main(args[:-2] + ["--preset", "compact"]) == 2  # not an analysis-synthesis architecture
+    tuned = tmp_path / "tuned"
+    assert main(["train-analysis-synthesis", "-o", str(tuned), "--from", str(tiny_pair), "--content", str(content),
+                 "--steps", "1", "--batch-size", "2", "--crop", "48", "--settings", "4", "--deblur-loss", "l1",
+                 "--device", "cpu"]) == 0
+    card = read_card(tuned)
+    assert card.preset == "analysis-synthesis-tiny" and card.training["fine_tuned_from"]["name"] == "tiny-pair"
+    assert card.training["recipe"]["deblur_loss"] == "l1" and card.training["recipe"]["kernel_loss"] == "kl"
 
 
 def test_a_latent_model_is_refused_with_one_line(tmp_path, tiny_model):

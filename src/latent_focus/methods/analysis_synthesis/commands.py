@@ -27,6 +27,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fraction of widefield fluorescence samples; the rest are brightfield")
     p.add_argument("--procedural", type=float, default=d.procedural,
                    help="fraction of samples whose content is procedural blobs and filaments")
+    p.add_argument("--from", dest="init", default=None, metavar="MODEL",
+                   help="start from this analysis-synthesis model's weights (fine-tuning)")
+    p.add_argument("--deblur-loss", default=d.deblur_loss, choices=("mse", "l1"), help="synthesis loss on the residual")
+    p.add_argument("--kernel-loss", default=d.kernel_loss, choices=("kl", "l1"),
+                   help="analysis loss: cross-entropy of the kernels (kl) or their L1 distance")
     p.add_argument("--settings", type=int, default=d.settings, help="simulated microscopes (optics and defocus)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
@@ -39,10 +44,11 @@ def _run(args: argparse.Namespace) -> int:
     bead = read_stack(args.bead) if args.bead else None
     recipe = Recipe(preset=args.preset, steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                     seed=args.seed, widefield_fraction=args.widefield_fraction, procedural=args.procedural,
-                    settings=args.settings, device=args.device)
+                    settings=args.settings, deblur_loss=args.deblur_loss, kernel_loss=args.kernel_loss,
+                    device=args.device)
     last = None
     bar = _Bar()
-    for progress in train(content, args.output, recipe, bead, args.overwrite):
+    for progress in train(content, args.output, recipe, bead, args.overwrite, args.init):
         bar.update(progress)
         last = progress
     bar.close()
@@ -69,7 +75,7 @@ class _Bar:
         filled = int(frac * self.width)
         eta = int(p.eta_s)
         line = (f"step {p.step}/{p.total} [{'#' * filled}{'.' * (self.width - filled)}] deblur "
-                f"{p.losses['deblur']:.4f} kernel {p.losses['kernel']:.3f}{self.val} | eta {eta // 60}m{eta % 60:02d}s "
+                f"{p.losses['deblur']:.5f} kernel {p.losses['kernel']:.3f}{self.val} | eta {eta // 60}m{eta % 60:02d}s "
                 f"| {p.device}")
         if self.tty:
             self.stream.write("\r" + line)

@@ -1,7 +1,9 @@
 """Training the analysis-synthesis pair on simulated defocus of real in-focus content, as a generator of progress.
 
-Both networks train together. The analysis loss is the L1 distance between the estimated and the true
-kernel; the synthesis loss the L1 distance between the predicted and the true residual. The synthesis
+Both networks train together. The analysis loss is the cross-entropy of the estimated kernel against the
+true one (both are distributions over the 33 x 33 pixels; or their L1 distance); the synthesis loss is the
+mean squared error of the predicted residual (or its L1 error, whose optimum where the content is
+uncertain is no correction at all, the median, rather than the conditional mean). The synthesis
 sees the true kernel for half of each batch and the analysis network's estimate (detached) for the
 other half, so that it learns to use the kernel and to tolerate the estimator's errors. Runs are
 seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint.
@@ -24,7 +26,7 @@ from torch.nn import functional as F
 from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Stack
-from ...models import ModelCard, build_model
+from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
 from ...models.registry import PRESETS
 from .simulation import Sample, make_samples, make_settings
@@ -47,6 +49,8 @@ class Recipe:
     procedural: float = 0.3
     settings: int = 600
     kernel_weight: float = 1.0
+    deblur_loss: str = "mse"
+    kernel_loss: str = "kl"
     validate_every: int = 100
     checkpoint_every: int = 100
     val_samples: int = 48
@@ -59,6 +63,8 @@ class Recipe:
         if self.steps < 1 or self.batch_size < 1 or self.crop < 48 or self.lr <= 0 or self.settings < 2:
             raise InputError("--steps, --batch-size and --settings must be at least 1 (settings 2), --crop at "
                              "least 48 and --lr above 0")
+        if self.deblur_loss not in ("mse", "l1") or self.kernel_loss not in ("kl", "l1"):
+            raise InputError("--deblur-loss takes mse or l1 and --kernel-loss kl or l1")
         for name in ("widefield_fraction", "procedural"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"--{name.replace('_', '-')} must be from 0 to 1; got {getattr(self, name)}")
@@ -99,14 +105,18 @@ def _tensors(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return x, r, k
 
 
-def losses(model, x, residual, kernel, kernel_weight: float, true_kernel_mask: torch.Tensor) -> dict:
+def losses(model, x, residual, kernel, recipe: Recipe, true_kernel_mask: torch.Tensor) -> dict:
     """The two loss terms and their weighted sum for a batch."""
     estimate = model.analysis(x)
-    k2 = kernel.shape[-1] ** 2
-    kernel_loss = (estimate - kernel).abs().mean() * k2
+    if recipe.kernel_loss == "kl":
+        kernel_loss = (kernel * (torch.log(kernel.clamp_min(1e-12)) - torch.log(estimate.clamp_min(1e-12)))
+                       ).flatten(1).sum(1).mean()
+    else:
+        kernel_loss = (estimate - kernel).abs().mean() * kernel.shape[-1] ** 2
     steer = torch.where(true_kernel_mask[:, None, None, None], kernel, estimate.detach())
-    deblur = F.l1_loss(model.synthesis.residual(x, steer), residual)
-    return {"deblur": deblur, "kernel": kernel_loss, "total": deblur + kernel_weight * kernel_loss}
+    predicted = model.synthesis.residual(x, steer)
+    deblur = F.mse_loss(predicted, residual) if recipe.deblur_loss == "mse" else F.l1_loss(predicted, residual)
+    return {"deblur": deblur, "kernel": kernel_loss, "total": deblur + recipe.kernel_weight * kernel_loss}
 
 
 @torch.no_grad()
@@ -136,20 +146,29 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
-          overwrite: bool = False) -> Iterator[TrainProgress]:
+          overwrite: bool = False, init: str | Path | None = None) -> Iterator[TrainProgress]:
     """Train a pair on ``content`` (real in-focus planes); yields a :class:`TrainProgress` after every step.
 
-    ``bead`` adds kernels from a measured widefield bead stack. The model folder ``output`` receives the
+    ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
+    that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the
     weights, card, loss history and a checkpoint; a run started again with the same recipe and content
     resumes from the checkpoint (closing the generator keeps the last completed step).
     """
     recipe = replace(recipe or Recipe())
-    recipe.check()
     if not content:
         raise InputError("pass at least one in-focus content stack (--content FILE)")
     output = Path(output)
     train_planes, val_planes, record = _content(content)
+    parent = None
+    if init is not None:
+        init_path = find_model(init)
+        parent_card = read_card(init_path)
+        recipe.preset = parent_card.preset
+        parent = {"name": parent_card.name or init_path.name, "weights_sha256": parent_card.weights_sha256,
+                  "training": parent_card.training}
+    recipe.check()
     signature = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in ("steps", "device")},
+                 "init": parent["weights_sha256"] if parent else None,
                  "content": [r["sha256"] for r in record],
                  "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None}
     ckpt = load_checkpoint(output) if output.exists() else None
@@ -167,7 +186,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
     val_settings = make_settings(val_rng, 2 * n_val // 3, n_val - 2 * n_val // 3, 33, bead)
     val_batch = _tensors(make_samples(val_planes, val_settings, val_rng, recipe.val_samples, recipe.crop,
                                       recipe.widefield_fraction, recipe.procedural))
-    model = build_model(recipe.preset).to(device)
+    model = (load_model(find_model(init), device)[0] if init is not None else build_model(recipe.preset)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     history: list[dict] = []
     step = 0
@@ -185,7 +204,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             preset=recipe.preset, name=output.name, modality="widefield fluorescence and brightfield",
             description="analysis-synthesis pair: defocus kernel estimation and kernel-guided deblurring",
             training={"recipe": asdict(recipe), "steps_done": step, "device": dev_name, "content": record,
-                      "bead": bool(bead is not None)},
+                      "bead": bool(bead is not None), "fine_tuned_from": parent},
             seed=recipe.seed, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             extra={"kernel_size": 33, "kernel": KERNEL_NOTE})
         save_model(output, model, card, history)
@@ -203,7 +222,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
                                    recipe.widefield_fraction, recipe.procedural)
             x, r, k = (t.to(device) for t in _tensors(samples))
             mask = torch.from_numpy(rng.random(len(samples)) < 0.5).to(device)
-            terms = losses(model, x, r, k, recipe.kernel_weight, mask)
+            terms = losses(model, x, r, k, recipe, mask)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
