@@ -53,7 +53,7 @@ def restore_all(name: str, stack: Stack, planes: list[int], model: str | None) -
     return {p: r.image for p, r in zip(planes, results)}
 
 
-def score_series(folder: str, focus: int | None, args) -> list[dict]:
+def score_series(folder: str, focus: int | None, args, focus_rows: list) -> list[dict]:
     stack = read_stack(DATA / folder / "stack.tif")
     if focus is None:
         focus = int(np.argmax(stack.data.reshape(stack.n_planes, -1).max(axis=1)))
@@ -61,7 +61,7 @@ def score_series(folder: str, focus: int | None, args) -> list[dict]:
     norm = Normalizer.from_data(stack.data)
     target = norm.normalize(stack.data[focus])
     every = args.every if stack.n_planes > 10 else 1
-    planes = [p for p in range(stack.n_planes) if p != focus and (p - focus) % every == 0]
+    planes = [p for p in range(stack.n_planes) if (p - focus) % every == 0]  # the in-focus plane too
     outputs = {"identity": {p: stack.data[p] for p in planes}}
     for name in args.methods:
         t0 = time.perf_counter()
@@ -70,6 +70,10 @@ def score_series(folder: str, focus: int | None, args) -> list[dict]:
     rows = []
     for p in planes:
         row = {"series": folder, "plane": p, "focus": focus, "offset": p - focus}
+        if p == focus:  # how much each method changes the in-focus plane itself (PSNR of output vs input)
+            row.update({f"{n}_focus_change_psnr": psnr(target, norm.normalize(outputs[n][p])) for n in args.methods})
+            focus_rows.append(row)
+            continue
         for name, out in outputs.items():
             x = norm.normalize(out[p])
             row[f"{name}_psnr"] = psnr(target, x)
@@ -107,10 +111,10 @@ def main(argv=None) -> None:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--merge", type=Path, default=None, help="JSON of an earlier run whose method columns to add")
     args = p.parse_args(argv)
-    rows = []
+    rows, focus_rows = [], []
     for folder, focus, _ in SERIES:
         if folder in args.series:
-            rows += score_series(folder, focus, args)
+            rows += score_series(folder, focus, args, focus_rows)
     names = ["identity", *args.methods]
     if args.merge:
         earlier = json.loads(args.merge.read_text())
@@ -120,9 +124,12 @@ def main(argv=None) -> None:
             r.update({k: v for k, v in by_key[(r["series"], r["plane"])].items() if k.split("_")[0] in extra})
         names += extra
     print(table(rows, names))
+    for r in focus_rows:
+        print(f"in-focus plane {r['plane']} of {r['series']}: output vs input PSNR "
+              + ", ".join(f"{n} {r[n + '_focus_change_psnr']:.2f} dB" for n in args.methods))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "methods": names[1:],
-                                         "rows": rows}, indent=1))
+                                         "rows": rows, "in_focus": focus_rows}, indent=1))
 
 
 if __name__ == "__main__":

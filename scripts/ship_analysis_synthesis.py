@@ -4,8 +4,8 @@
         [--name analysis-synthesis] [--evaluation NAME=FILE.json ...]
 
 The weights and loss history are copied unchanged (the SHA-256 in the card stays valid); the card gains
-the name, the exact training command(s), the content and PSF sources with their licences, and the
-evaluation records. The checkpoint (optimizer state) is not shipped.
+the name, the exact training command(s), the content and PSF sources with their licences, the
+evaluation records and, where calibrated, the method's default strength. The checkpoint (optimizer state) is not shipped.
 """
 
 from __future__ import annotations
@@ -40,8 +40,12 @@ def main(argv=None) -> None:
     p.add_argument("--command", action="append", required=True, help="the exact training command(s), in order")
     p.add_argument("--evaluation", action="append", default=[], metavar="NAME=FILE",
                    help="a JSON summary to keep in the card under NAME")
+    p.add_argument("--strength", type=float, default=None, help="the calibrated default --strength of the method")
+    p.add_argument("--strength-note", default="", help="how the strength was calibrated")
     args = p.parse_args(argv)
     card = read_card(args.model)
+    if args.strength is not None:
+        card.extra = {**card.extra, "strength": {"value": args.strength, "calibration": args.strength_note}}
     evaluation = {}
     for item in args.evaluation:
         name, _, path = item.partition("=")

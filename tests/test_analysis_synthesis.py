@@ -179,3 +179,32 @@ def test_cli_train_and_restore(tmp_path, blurred_stack, tiny_pair, capsys):
 def test_a_latent_model_is_refused_with_one_line(tmp_path, tiny_model):
     with pytest.raises(InputError, match="not an analysis-synthesis model"):
         get_method("analysis-synthesis").load(str(tiny_model), "cpu")
+
+
+def test_a_strength_calibrated_in_the_card_is_the_default(tmp_path, tiny_pair):
+    import shutil
+
+    from latent_focus.models import read_card
+
+    folder = tmp_path / "calibrated"
+    shutil.copytree(tiny_pair, folder)
+    card = read_card(folder)
+    card.extra["strength"] = {"value": 1.4, "calibration": "test"}
+    card.write(folder)
+    assert get_method("analysis-synthesis").load(str(folder), "cpu").default_params().strength == 1.4
+    assert get_method("analysis-synthesis").load(str(tiny_pair), "cpu").default_params().strength == 1.0
+
+
+@pytest.mark.real_data
+def test_shipped_pair_keeps_a_real_in_focus_plane_and_sharpens_a_defocused_one(shared_data):
+    from latent_focus.io import Normalizer, read_stack
+    from latent_focus.metrics import psnr
+
+    stack = read_stack(shared_data / "neubias_widefield_nucleus_hoechst" / "stack.tif")  # in focus: plane 19
+    method = load_method("analysis-synthesis", None, "cpu")
+    norm = Normalizer.from_data(stack.data)
+    target = norm.normalize(stack.data[19])
+    kept = norm.normalize(run(method.restore(stack, 19, method.default_params())).image)
+    assert psnr(target, kept) > 50  # measured 63 dB: the in-focus plane comes back as it was
+    deblurred = norm.normalize(run(method.restore(stack, 28, method.default_params())).image)
+    assert psnr(target, deblurred) - psnr(target, norm.normalize(stack.data[28])) > 0.5  # measured +1.24 dB

@@ -56,6 +56,11 @@ class AnalysisSynthesis(Method):
     def device_name(self) -> str:
         return self.pair.device_name
 
+    def default_params(self) -> AnalysisSynthesisParams:
+        """The defaults, with the strength calibrated for the model where its card records one."""
+        value = self.pair.card.extra.get("strength", {}).get("value")
+        return self.Params() if value is None else self.Params(strength=float(value))
+
     def restore(self, stack: Stack, plane: int, params: AnalysisSynthesisParams, partner: int | None = None):
         plane = check_plane_index(plane, stack.n_planes)
         yield Progress(0, 1, "estimating the kernel")

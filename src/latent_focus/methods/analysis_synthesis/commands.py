@@ -29,7 +29,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fraction of samples whose content is procedural blobs and filaments")
     p.add_argument("--from", dest="init", default=None, metavar="MODEL",
                    help="start from this analysis-synthesis model's weights (fine-tuning)")
-    p.add_argument("--deblur-loss", default=d.deblur_loss, choices=("mse", "l1"), help="synthesis loss on the residual")
+    p.add_argument("--deblur-loss", default=d.deblur_loss, choices=("relative", "mse", "l1"),
+                   help="synthesis loss on the residual: squared error relative to each residual's power, plain "
+                        "squared error, or L1")
     p.add_argument("--kernel-loss", default=d.kernel_loss, choices=("kl", "l1"),
                    help="analysis loss: cross-entropy of the kernels (kl) or their L1 distance")
     p.add_argument("--settings", type=int, default=d.settings, help="simulated microscopes (optics and defocus)")

@@ -1,9 +1,12 @@
 """Training the analysis-synthesis pair on simulated defocus of real in-focus content, as a generator of progress.
 
 Both networks train together. The analysis loss is the cross-entropy of the estimated kernel against the
-true one (both are distributions over the 33 x 33 pixels; or their L1 distance); the synthesis loss is the
-mean squared error of the predicted residual (or its L1 error, whose optimum where the content is
-uncertain is no correction at all, the median, rather than the conditional mean). The synthesis
+true one (both are distributions over the 33 x 33 pixels; or their L1 distance). The synthesis loss is,
+by default, each sample's squared error of the predicted residual divided by the residual's own power
+(plus a floor of :data:`RELATIVE_FLOOR`): every plane counts by how much closer to its in-focus plane it
+gets, as PSNR counts it, so that strongly blurred planes do not teach the network to overcorrect mildly
+blurred ones, and any change of an in-focus plane costs a lot. Plain squared error (``mse``) and L1 error
+(``l1``, whose optimum where the content is uncertain is no correction at all) remain options. The synthesis
 sees the true kernel for half of each batch and the analysis network's estimate (detached) for the
 other half, so that it learns to use the kernel and to tolerate the estimator's errors. Runs are
 seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint.
@@ -31,6 +34,7 @@ from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
 from ...models.registry import PRESETS
 from .simulation import Sample, make_samples, make_settings
 
+RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
 KERNEL_NOTE = ("33x33 image, sum 1: the objective's defocus PSF at the plane's pixel size (widefield: the blur "
                "itself; brightfield: the objective's incoherent PSF at the plane's defocus)")
 
@@ -49,7 +53,7 @@ class Recipe:
     procedural: float = 0.3
     settings: int = 600
     kernel_weight: float = 1.0
-    deblur_loss: str = "mse"
+    deblur_loss: str = "relative"
     kernel_loss: str = "kl"
     validate_every: int = 100
     checkpoint_every: int = 100
@@ -63,8 +67,8 @@ class Recipe:
         if self.steps < 1 or self.batch_size < 1 or self.crop < 48 or self.lr <= 0 or self.settings < 2:
             raise InputError("--steps, --batch-size and --settings must be at least 1 (settings 2), --crop at "
                              "least 48 and --lr above 0")
-        if self.deblur_loss not in ("mse", "l1") or self.kernel_loss not in ("kl", "l1"):
-            raise InputError("--deblur-loss takes mse or l1 and --kernel-loss kl or l1")
+        if self.deblur_loss not in ("relative", "mse", "l1") or self.kernel_loss not in ("kl", "l1"):
+            raise InputError("--deblur-loss takes relative, mse or l1 and --kernel-loss kl or l1")
         for name in ("widefield_fraction", "procedural"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"--{name.replace('_', '-')} must be from 0 to 1; got {getattr(self, name)}")
@@ -115,7 +119,13 @@ def losses(model, x, residual, kernel, recipe: Recipe, true_kernel_mask: torch.T
         kernel_loss = (estimate - kernel).abs().mean() * kernel.shape[-1] ** 2
     steer = torch.where(true_kernel_mask[:, None, None, None], kernel, estimate.detach())
     predicted = model.synthesis.residual(x, steer)
-    deblur = F.mse_loss(predicted, residual) if recipe.deblur_loss == "mse" else F.l1_loss(predicted, residual)
+    if recipe.deblur_loss == "relative":
+        power = (residual ** 2).flatten(1).mean(1)
+        deblur = (((predicted - residual) ** 2).flatten(1).mean(1) / (power + RELATIVE_FLOOR)).mean()
+    elif recipe.deblur_loss == "mse":
+        deblur = F.mse_loss(predicted, residual)
+    else:
+        deblur = F.l1_loss(predicted, residual)
     return {"deblur": deblur, "kernel": kernel_loss, "total": deblur + recipe.kernel_weight * kernel_loss}
 
 
