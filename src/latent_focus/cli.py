@@ -280,8 +280,8 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .batch import FAILED, Spec, connect, plan, remove_partials, run_batch, summary, write_report
-    from .batch import ProgressBar, count_planes
+    from .batch import (FAILED, ProgressBar, Spec, connect, count_planes, plan, remove_partials, run_batch, summary,
+                        write_report)
     from .methods import PAIR, get_method
     from .methods.options import params_from_args
     from .models import find_model

@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from ...device import describe, select_device
+from ...errors import InputError
 from ...io import Normalizer, check_planes
 from ...models import find_model, load_model
 from ...tiling import plan_tiles, stitch
@@ -44,7 +45,8 @@ class Pair:
         self.model_path = find_model(model or DEFAULT_MODEL)
         self.model, self.card = load_model(self.model_path, self.device)
         if not hasattr(self.model, "analysis"):
-            raise_wrong_model(self.model_path)
+            raise InputError(f"{self.model_path} is not an analysis-synthesis model; pass one written by "
+                             "latent-focus train-analysis-synthesis (or leave --model out for the shipped one)")
         self.lock = threading.RLock()
 
     @property
@@ -143,8 +145,3 @@ def describe_kernel(kernels: list[np.ndarray]) -> dict:
         info["kernel"] = np.round(kernels[0], 6).tolist()
     return info
 
-
-def raise_wrong_model(path) -> None:
-    from ...errors import InputError
-    raise InputError(f"{path} is not an analysis-synthesis model; pass one written by "
-                     "latent-focus train-analysis-synthesis (or leave --model out for the shipped one)")
