@@ -1,4 +1,4 @@
-"""The ``latent-focus`` command line: restore, methods, synthesize, deblur, train, evaluate, calibrate, models, view.
+"""The ``latent-focus`` command line: restore, batch, methods, synthesize, deblur, train, evaluate, calibrate, models, view.
 
 Bad input exits with code 2 and one line saying what is wrong and what to pass instead; outputs are
 checked before any work starts and written atomically, so nothing is left half-written or overwritten,
@@ -96,6 +96,37 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
             add_params(p, cls.Params, f"{cls.name} options")
 
     sub.add_parser("methods", help="list the restoration methods, their input and their weights")
+
+    p = sub.add_parser("batch", help="restore every TIFF of files and folders with any method, on a dask cluster",
+                       description="Restore every TIFF/OME-TIFF of the inputs (folders recursively) with a method and "
+                       "write OUT_DIR/<relative path>/<name><suffix>.tif, keeping the input's axes. Single-plane "
+                       "methods restore every plane; pair methods deblur --planes B C, or every plane with its "
+                       "neighbour further from focus. Outputs already there are skipped (writes are atomic), bad "
+                       "files are reported and the others go on; OUT_DIR/batch-report.csv lists every file. Exit "
+                       "code 0 when all succeeded, 1 when some failed. Method options: latent-focus batch --method "
+                       "NAME --help.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF/OME-TIFF files and folders (searched recursively)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (not inside an input)")
+    p.add_argument("--method", required=True, help="restoration method (latent-focus methods lists them)")
+    p.add_argument("--planes", type=plane_index, nargs=2, default=None, metavar=("B", "C"),
+                   help="pair methods: deblur plane B with the blurrier plane C of every stack")
+    p.add_argument("--suffix", default="_deblurred", help="added to each output name (default _deblurred)")
+    p.add_argument("--side-by-side", action="store_true", help="write input | output next to each other along x")
+    p.add_argument("--scheduler", default="local", metavar="local|ADDRESS",
+                   help="local: a dask LocalCluster on this machine; or the address of a running dask scheduler, "
+                        "e.g. tcp://10.0.0.5:8786 (its workers must see the same paths)")
+    p.add_argument("--workers", type=positive_int, default=1, help="LocalCluster worker processes (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="restore files whose output exists again")
+    p.add_argument("--model", "-m", default=None, help="model folder or name for methods with weights")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device on each worker")
+    if method is not None:
+        from .methods import get_method
+        try:
+            cls = get_method(method)
+        except InputError:
+            cls = None
+        if cls is not None:
+            add_params(p, cls.Params, f"{cls.name} options")
 
     for name, first, help_ in (
         ("synthesize", "A C", "blur synthesis: D(alpha*E(x_A) + (1-alpha)*E(x_C)), A the sharper plane"),
@@ -245,6 +276,44 @@ def _cmd_methods(args) -> int:
         print(f"{cls.name:<20}{kind:<38}{cls.description}")
         print(f"{'':<20}weights: {cls.weights_source()}")
     return 0
+
+
+def _cmd_batch(args) -> int:
+    from .batch import (FAILED, ProgressBar, Spec, connect, count_planes, plan, remove_partials, run_batch, summary,
+                        write_report)
+    from .methods import PAIR, get_method
+    from .methods.options import params_from_args
+    from .models import find_model
+
+    cls = get_method(args.method)
+    params = params_from_args(args, cls.Params())  # ranges checked before any work
+    given = {k: v for k, v in params.as_dict().items() if hasattr(args, f"param__{k}")}
+    if args.planes is not None and cls.input != PAIR:
+        raise InputError(f"{cls.name} restores single planes; leave --planes out")
+    if args.model is not None and cls.uses_model:
+        find_model(args.model)
+    jobs = plan(args.inputs, args.output, args.suffix)
+    spec = Spec(cls.name, args.model, args.device, given, tuple(args.planes) if args.planes else None,
+                args.side_by_side, args.overwrite)
+    t0 = time.perf_counter()
+    client = connect(args.scheduler, args.workers)
+    try:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+        remove_partials(jobs)
+        workers = len(client.scheduler_info().get("workers", {}))
+        print(f"{len(jobs)} files, {cls.name}, {workers} worker(s) at {client.scheduler.address}", file=sys.stderr)
+        expected = {j.name: count_planes(j.source) for j in jobs}
+        bar = ProgressBar(len(jobs), sum(expected.values()))
+        results = run_batch(jobs, spec, client, lambda r: bar.update(r, expected[r.file]))
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and args.scheduler == "local":
+            cluster.close()
+    report = write_report(args.output, results)
+    print(summary(results, time.perf_counter() - t0))
+    print(f"report: {report}", file=sys.stderr)
+    return 1 if any(r.status == FAILED for r in results) else 0
 
 
 class _Bar:
@@ -479,7 +548,7 @@ def _cmd_view(args) -> int:
     return open_viewer(args.stack, args.screenshot, args.overwrite)
 
 
-COMMANDS = {"restore": _cmd_restore, "methods": _cmd_methods, "synthesize": _cmd_synthesize,
+COMMANDS = {"restore": _cmd_restore, "methods": _cmd_methods, "batch": _cmd_batch, "synthesize": _cmd_synthesize,
             "deblur": _cmd_deblur, "train": _cmd_train, "evaluate": _cmd_evaluate, "calibrate": _cmd_calibrate,
             "models": _cmd_models, "view": _cmd_view}
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..errors import InputError
+from .analysis_synthesis import AnalysisSynthesis
 from .multiscale import MultiScaleAutoencoder
 from .paper import PaperAutoencoder
 
@@ -17,6 +18,8 @@ class Preset:
     builder: type
     kwargs: dict = field(default_factory=dict)
     summary: str = ""
+    #: what the architecture is for: "autoencoder" (the latent method) or the name of the method it serves
+    family: str = "autoencoder"
 
     def build(self) -> nn.Module:
         return self.builder(**self.kwargs)
@@ -32,6 +35,13 @@ PRESETS: dict[str, Preset] = {
                "multi-scale latent (1/2, 1/4, 1/8, 1/16 scales); fast on a laptop CPU; the shipped default"),
         Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (4, 8, 8), "unshuffle": 2},
                "a very small multi-scale model for quick experiments and tests"),
+        Preset("analysis-synthesis", AnalysisSynthesis, {},
+               "kernel analysis (cross-correlation layer) and kernel-guided U-Net synthesis, 33x33 kernels",
+               family="analysis-synthesis"),
+        Preset("analysis-synthesis-tiny", AnalysisSynthesis,
+               {"analysis": {"features": 4, "width": 8, "head": 16},
+                "synthesis": {"widths": (8, 16), "code": 16}},
+               "a very small analysis-synthesis pair for tests", family="analysis-synthesis"),
     )
 }
 

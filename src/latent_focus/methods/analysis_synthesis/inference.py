@@ -1,0 +1,147 @@
+"""Running a trained pair on planes of any size: kernel estimation on a centre window or per tile, tiled synthesis.
+
+Planes are normalised with the model's percentiles, the analysis network estimates the kernel (on the
+centre ``window`` of the plane, or on each synthesis tile), and the synthesis network deblurs the plane
+in overlapping tiles blended without seams. On a GPU out-of-memory error the window or tile is halved
+and the work retried, down to :data:`MIN_TILE`; below that the pair moves to the CPU for good.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...device import describe, select_device
+from ...errors import InputError
+from ...io import Normalizer, check_planes
+from ...models import find_model, load_model
+from ...tiling import plan_tiles, stitch
+from .simulation import kernel_radius
+
+DEFAULT_MODEL = "analysis-synthesis"
+MIN_TILE = 128
+OVERLAP = 32
+
+
+@dataclass
+class Deblurred:
+    """A deblurred plane in input units, the kernel(s) used and the tile side that ran."""
+
+    image: np.ndarray
+    kernels: list[np.ndarray]
+    boxes: list[tuple[int, int, int, int]]
+    tile: int
+
+
+class Pair:
+    """A loaded analysis-synthesis model on a device; one lock serialises its use."""
+
+    def __init__(self, model: str | None = None, device: str = "auto"):
+        self.device = select_device(device)
+        self.model_path = find_model(model or DEFAULT_MODEL)
+        self.model, self.card = load_model(self.model_path, self.device)
+        if not hasattr(self.model, "analysis"):
+            raise InputError(f"{self.model_path} is not an analysis-synthesis model; pass one written by "
+                             "latent-focus train-analysis-synthesis (or leave --model out for the shipped one)")
+        self.lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        return self.card.name or self.model_path.name
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
+
+    def normalizer(self, plane: np.ndarray) -> Normalizer:
+        return Normalizer.from_data(plane, self.card.percentiles)
+
+    # -- the two networks, with out-of-memory handling -----------------------------------------------------
+    def _run(self, fn):
+        """``fn()`` on the current device; on a CUDA out-of-memory error return None (caller shrinks)."""
+        try:
+            with torch.inference_mode():
+                return fn()
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return None
+
+    def _to_cpu(self) -> None:
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
+
+    def estimate_kernel(self, x: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+        """Kernel of a normalised plane from its centre ``window`` (halved on out-of-memory); returns the window."""
+        while True:
+            crop = _centre(x, window)
+            k = self._run(lambda: self.model.analysis(torch.from_numpy(crop)[None, None].to(self.device)))
+            if k is not None:
+                return k[0, 0].float().cpu().numpy(), window
+            if window > MIN_TILE:
+                window //= 2
+            else:
+                self._to_cpu()
+
+    def deblur(self, plane: np.ndarray, window: int = 512, tile: int = 1024, per_tile: bool = False,
+               strength: float = 1.0) -> Deblurred:
+        """Deblur one (y, x) plane in input units; ``strength`` scales the synthesis residual (1: as trained)."""
+        plane = np.asarray(plane, dtype=np.float32)
+        check_planes(plane[None], "plane")
+        norm = self.normalizer(plane)
+        x = norm.normalize(plane)
+        h, w = x.shape
+        with self.lock:
+            kernel = None if per_tile else self.estimate_kernel(x, window)[0]
+            while True:
+                boxes = plan_tiles(h, w, tile, min(OVERLAP, tile // 4))
+                outs, kernels = self._tiles(x, boxes, kernel, window, strength)
+                if outs is not None:
+                    break
+                if tile > MIN_TILE:
+                    tile //= 2
+                else:
+                    self._to_cpu()
+        residual = stitch(outs, boxes, h, w, min(OVERLAP, tile // 4)) if len(outs) > 1 else outs[0]
+        return Deblurred(norm.denormalize(x + residual), kernels, boxes, tile)
+
+    def _tiles(self, x, boxes, kernel, window, strength):
+        outs, kernels = [], []
+        for y0, y1, x0, x1 in boxes:
+            patch = x[y0:y1, x0:x1]
+            k = kernel if kernel is not None else self.estimate_kernel(patch, window)[0]
+            r = self._run(lambda: self._residual(patch, k))
+            if r is None:
+                return None, None
+            outs.append(strength * r)
+            kernels.append(k)
+        return outs, kernels
+
+    def _residual(self, patch: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        m = self.model.multiple
+        h, w = patch.shape
+        t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(self.device)
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        k = torch.from_numpy(kernel)[None, None].to(self.device)
+        return self.model.synthesis.residual(t, k)[0, 0, :h, :w].float().cpu().numpy()
+
+
+def _centre(x: np.ndarray, window: int) -> np.ndarray:
+    h, w = x.shape
+    y0, x0 = max(0, (h - window) // 2), max(0, (w - window) // 2)
+    return np.ascontiguousarray(x[y0:y0 + window, x0:x0 + window])
+
+
+def describe_kernel(kernels: list[np.ndarray]) -> dict:
+    """What the output metadata records of the kernel(s): radius in pixels and the kernel itself (one tile)."""
+    radii = [round(kernel_radius(k), 3) for k in kernels]
+    info = {"kernel_radius_px": radii[0] if len(radii) == 1 else radii}
+    if len(kernels) == 1:
+        info["kernel"] = np.round(kernels[0], 6).tolist()
+    return info
+
