@@ -90,8 +90,8 @@ def table(rows: list[dict], names: list[str]) -> str:
         groups.setdefault(r["series"], []).append(r)
     groups["all"] = rows
     for series, rs in groups.items():
-        cells = "".join(f"{np.median([r[n + '_psnr'] for r in rs]):>10.2f} / {np.median([r[n + '_ssim'] for r in rs]):.3f}"
-                        for n in names)
+        cells = "".join(f"{np.median([r[n + '_psnr'] for r in rs]):>10.2f} / "
+                        f"{np.median([r[n + '_ssim'] for r in rs]):.3f}" for n in names)
         lines.append(f"{series:<36}{len(rs):>7}{cells}")
     for n in names[1:]:
         gains = np.array([r[n + "_psnr"] - r["identity_psnr"] for r in rows])

@@ -5,7 +5,8 @@
 
 The weights and loss history are copied unchanged (the SHA-256 in the card stays valid); the card gains
 the name, the exact training command(s), the content and PSF sources with their licences, the
-evaluation records and, where calibrated, the method's default strength. The checkpoint (optimizer state) is not shipped.
+evaluation records and, where calibrated, the method's default strength. The checkpoint (optimizer state) is
+not shipped.
 """
 
 from __future__ import annotations

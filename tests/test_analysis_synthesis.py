@@ -63,7 +63,8 @@ def test_analysis_gives_a_normalised_kernel_for_any_plane_size():
 def test_wiener_undoes_a_known_blur_and_an_untrained_synthesis_is_the_identity():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
-    sharp = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s ** 2)) for cy, cx, s in rng.uniform(1, 64, (30, 3)) / [1, 1, 20])
+    sharp = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s ** 2))
+                for cy, cx, s in rng.uniform(1, 64, (30, 3)) / [1, 1, 20])
     kernel = born_wolf_psf(1.0, 0.75, 0.52, 1.0, 0.2, 33)
     blurred = fft_convolve(sharp, kernel, mode="wrap")
     x, k = torch.from_numpy(blurred)[None, None].float(), torch.from_numpy(kernel)[None, None].float()

@@ -304,8 +304,9 @@ def connect(scheduler: str = "local", workers: int = 1):
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
-        raise InputError(f"no dask scheduler answers at {scheduler} within {CONNECT_TIMEOUT_S} s ({type(exc).__name__}); "
-                         "start one (dask scheduler, dask-jobqueue) or pass --scheduler local") from None
+        raise InputError(f"no dask scheduler answers at {scheduler} within {CONNECT_TIMEOUT_S} s "
+                         f"({type(exc).__name__}); start one (dask scheduler, dask-jobqueue) "
+                         "or pass --scheduler local") from None
 
 
 def run_batch(jobs: list[Job], spec: Spec, client, on_result: Callable[[FileResult], None] | None = None

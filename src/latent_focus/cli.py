@@ -1,4 +1,5 @@
-"""The ``latent-focus`` command line: restore, batch, methods, synthesize, deblur, train, evaluate, calibrate, models, view.
+"""The ``latent-focus`` command line: restore, batch, methods, synthesize, deblur, train, evaluate, calibrate,
+models, view, and the commands the methods add.
 
 Bad input exits with code 2 and one line saying what is wrong and what to pass instead; outputs are
 checked before any work starts and written atomically, so nothing is left half-written or overwritten,
@@ -279,8 +280,18 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .batch import (FAILED, ProgressBar, Spec, connect, count_planes, plan, remove_partials, run_batch, summary,
-                        write_report)
+    from .batch import (
+        FAILED,
+        ProgressBar,
+        Spec,
+        connect,
+        count_planes,
+        plan,
+        remove_partials,
+        run_batch,
+        summary,
+        write_report,
+    )
     from .methods import PAIR, get_method
     from .methods.options import params_from_args
     from .models import find_model

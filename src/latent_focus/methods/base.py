@@ -110,8 +110,9 @@ class Method:
     Params: ClassVar[type[Params]]
     #: whether ``load`` takes a model (``--model``): a model name, or a model folder
     uses_model: ClassVar[bool] = False
-    #: model presets (``ModelCard.preset``) this method can load; the panel lists only those models
-    model_presets: ClassVar[tuple[str, ...]] = ()
+    #: the preset family (``models.PRESETS[preset].family``) of the models this method loads; the panel lists
+    #: only those models
+    model_family: ClassVar[str] = ""
     #: ``"module:Class"`` of a QWidget section the napari panel shows while this method is picked
     #: (see :mod:`latent_focus.napari.context`); "" for none
     napari_section: ClassVar[str] = ""

@@ -29,7 +29,8 @@ def _act() -> nn.Module:
 
 
 class CrossCorrelation(nn.Module):
-    """Mean correlation ``sum_x f_i(x) f_j(x + d) / N`` of every pair ``i <= j`` of ``C`` feature maps, ``|d| <= radius``.
+    """Mean correlation ``sum_x f_i(x) f_j(x + d) / N`` of every pair ``i <= j`` of ``C`` feature maps,
+    ``|d| <= radius``.
 
     Returns (B, C (C + 1) / 2, 2 radius + 1, 2 radius + 1), each map divided by ``sqrt(var_i var_j)`` so that it
     is a correlation coefficient at ``d = 0``: independent of the plane's brightness and of its size. Pairs

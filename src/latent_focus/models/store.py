@@ -40,6 +40,17 @@ def list_models() -> dict[str, Path]:
     return found
 
 
+def model_family(folder) -> str | None:
+    """The preset family of the model in ``folder`` (None when it is not a readable model)."""
+    from .registry import PRESETS
+
+    try:
+        preset = PRESETS.get(read_card(folder).preset)
+    except InputError:
+        return None
+    return preset.family if preset is not None else None
+
+
 def find_model(name_or_path: str | os.PathLike | None) -> Path:
     """Resolve ``None``/``"default"``, a shipped or user model name, or a folder path to a model folder."""
     key = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL

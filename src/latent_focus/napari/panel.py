@@ -43,7 +43,7 @@ from ..io import Stack
 from ..latent import describe_t
 from ..methods import PAIR, get_method, list_methods, load_method
 from ..methods.latent.jobs import T_MAX, LiveJob, LiveResult, latent_view, synthesize_levels
-from ..models import list_models, read_card
+from ..models import list_models, model_family
 from . import layers as L
 from .events import model_events, panel_state
 from .latent_plot import LatentPlot
@@ -67,7 +67,7 @@ class ModelCombo(QComboBox):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.presets: tuple[str, ...] = ()
+        self.family = ""
         self.refresh()
 
     def refresh(self) -> None:
@@ -89,12 +89,7 @@ class ModelCombo(QComboBox):
         self.blockSignals(False)
 
     def _fits(self, folder) -> bool:
-        if not self.presets:
-            return True
-        try:
-            return read_card(folder).preset in self.presets
-        except InputError:
-            return False
+        return not self.family or model_family(folder) == self.family
 
     def add_folder(self, path: str) -> None:
         """Add and choose a model folder (just before the "Load from folder..." entry)."""
@@ -489,7 +484,7 @@ class LatentFocusPanel(QWidget):
     # -- method, model and device ----------------------------------------------------------------
     def _on_method_changed(self) -> None:
         cls = self.method_class
-        self.model_combo.presets = cls.model_presets
+        self.model_combo.family = cls.model_family
         self.model_combo.refresh()
         self.model_combo.setEnabled(cls.uses_model)
         self._set_form(cls.Params())

@@ -43,7 +43,7 @@ from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..focus import TRIPLET_MODES
 from ..io import Stack, read_stack
-from ..models import PRESETS, find_model, list_models, read_card, user_models_dir
+from ..models import PRESETS, find_model, list_models, model_family, read_card, user_models_dir
 from ..training import FINE_TUNE_RECIPE, REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
 from .events import model_events, panel_state
@@ -156,6 +156,8 @@ class TrainingDock(QWidget):
         self.source.currentIndexChanged.connect(self._source_changed)
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
+            if preset.family != "autoencoder":
+                continue  # the other methods' architectures train with their own commands
             self.preset.addItem(name)
             self.preset.setItemData(self.preset.count() - 1, preset.summary, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentText(_DEFAULTS["preset"])
@@ -335,8 +337,8 @@ class TrainingDock(QWidget):
         if picked is not None:
             self.source.addItem(f"current model: {Path(str(picked)).name} (fine-tune)", picked)
         self.source.addItem("scratch", None)
-        for name in list_models():
-            if name != picked:
+        for name, folder in list_models().items():
+            if name != picked and model_family(folder) == "autoencoder":
                 self.source.addItem(f"{name} (fine-tune)", name)
         index = 0 if first else self.source.findData(current)
         self.source.setCurrentIndex(max(index, 0))

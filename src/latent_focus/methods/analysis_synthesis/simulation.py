@@ -23,8 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...optics import (add_camera_noise, born_wolf_psf, brightfield_defocus, fft_convolve, gibson_lanni_psf,
-                       psf_from_bead_stack, psf_support_px, transmission_from_image)
+from ...optics import (
+    add_camera_noise,
+    born_wolf_psf,
+    brightfield_defocus,
+    fft_convolve,
+    gibson_lanni_psf,
+    psf_from_bead_stack,
+    psf_support_px,
+    transmission_from_image,
+)
 
 MAX_FULL_KERNEL = 129  # widefield blur kernels are cut here (the energy beyond is a faint halo)
 PAD = 48  # content margin around each crop, so that blur and propagation see real content at the edges
@@ -105,7 +113,8 @@ def make_settings(rng: np.random.Generator, n_widefield: int, n_brightfield: int
         if kind == "bead":
             z_max = min(abs(bead.z_um - bead.z_um[np.argmax(bead.data.max(axis=(1, 2)))]).max(), 4.5)
             z = 0.0 if rng.random() < in_focus else float(rng.uniform(-z_max, z_max))
-            blur, focus = (psf_from_bead_stack(bead.data, bead.z_um, bead.pixel_size_um or 0.1, px, zi) for zi in (z, 0.0))
+            blur, focus = (psf_from_bead_stack(bead.data, bead.z_um, bead.pixel_size_um or 0.1, px, zi)
+                           for zi in (z, 0.0))
             blur = centre_kernel(blur, min(blur.shape[0], MAX_FULL_KERNEL))
             optics = {"bead": True}
             na = 1.0  # the bead's objective is not recorded; only the kernel matters

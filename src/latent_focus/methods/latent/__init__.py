@@ -53,7 +53,7 @@ class LatentMethod(Method):
     input = PAIR
     Params = LatentParams
     uses_model = True
-    model_presets = ("paper", "compact", "tiny")
+    model_family = "autoencoder"
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine
