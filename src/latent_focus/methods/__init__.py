@@ -74,6 +74,7 @@ def _model_key(model) -> str:
 _BUILTIN = (
     "latent",
     "richardson_lucy",
+    "psf_rl",
 )
 for _module in _BUILTIN:
     register(import_module(f"{__name__}.{_module}").METHOD)

@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import InputError
 from .multiscale import MultiScaleAutoencoder
 from .paper import PaperAutoencoder
+from .psf_estimator import PsfEstimator
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ PRESETS: dict[str, Preset] = {
                "multi-scale latent (1/2, 1/4, 1/8, 1/16 scales); fast on a laptop CPU; the shipped default"),
         Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (4, 8, 8), "unshuffle": 2},
                "a very small multi-scale model for quick experiments and tests"),
+        Preset("psf-estimator", PsfEstimator, {},
+               "a 0.5 M-parameter CNN regressing defocus and astigmatism of a PSF model from one patch (psf-rl)"),
     )
 }
 
