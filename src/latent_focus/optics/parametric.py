@@ -124,8 +124,11 @@ def parametric_psfs(params, optics: Optics, size: int) -> np.ndarray:
     os_ = odd_at_least(max(3.0, px * 4 * na / wl))
     dx = px / os_
     n_win = os_ * size
-    blur = max(optics.support_px(z, abs(a) + abs(b)) for z, a, b in p) * os_
-    m = fast_len(1.25 * max(n_win, blur) + 16 * os_)
+    # the field must not wrap around: the grid holds the blur disc (as optics.psf does) with a margin
+    sin_t = optics.na / optics.n_immersion
+    blur_um = max(abs(z) * sin_t / math.sqrt(max(1 - sin_t ** 2, 1e-6)) + 2 * (abs(a) + abs(b)) * wl / na
+                  for z, a, b in p)
+    m = fast_len(1.25 * max(n_win, 2 * blur_um / dx) + 16 * os_)
     f = np.fft.fftfreq(m, d=dx)
     inside = (f[:, None] ** 2 + f[None, :] ** 2) <= (na / wl) ** 2
     iy, ix = np.nonzero(inside)

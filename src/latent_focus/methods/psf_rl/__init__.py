@@ -34,7 +34,7 @@ from ..richardson_lucy import parse_optics
 from .commands import COMMANDS
 from .deconvolve import richardson_lucy_sv
 from .estimator import PRESET, Estimator, ParameterMaps
-from .plan import MIN_WAVES, plan_plane
+from .plan import MIN_WAVES, MeasuredPsf, plan_plane
 
 DEFAULT_OPTICS = (0.75, 0.52, 1.0)  # a 40x/0.75 air objective at 520 nm, when the optics are not given
 DEFAULT_PIXEL_UM = 0.1
@@ -70,6 +70,8 @@ def _auto_int(text) -> int | None:
 class PsfRLParams(Params):
     target: str = param("focus", "focus: what the in-focus plane would show (defocused PSF -> in-focus PSF); "
                         "object: the object itself (full deconvolution)", choices=("focus", "object"))
+    modality: str = param("widefield", "widefield fluorescence; brightfield planes get blur maps (blur-map) but "
+                          "cannot be deconvolved", choices=("widefield", "brightfield"))
     optics: tuple = param((), "NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective; default 0.75 0.52 1.0 "
                           "(40x/0.75 air, 520 nm)", parse=parse_optics)
     pixel_size: float | None = param(None, "pixel size in um; default: from the file's metadata, else 0.1",
@@ -81,6 +83,9 @@ class PsfRLParams(Params):
     tv: float | None = param(None, "total-variation weight (0 to 0.1), or auto (from the estimated noise)",
                              parse=parse_auto_number, label="TV weight")
     tile: int = param(128, "tile side in pixels; each tile gets its own PSF", min=32, max=4096)
+    psf: str = param("", "measured PSF instead of the model: a 2-D kernel sampled like the image, or a bead "
+                     "z-stack with z positions and pixel size (its plane at each tile's estimated defocus)",
+                     label="PSF file")
     min_defocus: float | None = param(None, "target focus: tiles whose estimated |defocus| (um) is below this are "
                                       "left unchanged; auto: half a wave of defocus, about the depth of field",
                                       parse=parse_auto_number)
@@ -140,7 +145,10 @@ class PsfRL(Method):
             model, card = load_model(folder, self.device)
             if card.preset != PRESET or card.extra.get("method") != "psf-rl":
                 raise InputError(f"{folder} is not a psf-rl estimator; pass a model written by latent-focus train-psf")
-            self._estimators[modality] = Estimator(model, self.device, card.extra.get("modality", modality))
+            if card.extra.get("modality", modality) != modality:
+                raise InputError(f"{folder} estimates {card.extra.get('modality')} planes, not {modality}; pass "
+                                 f"--modality {card.extra.get('modality')} or another model")
+            self._estimators[modality] = Estimator(model, self.device, modality, card, card.name or folder.name)
         return self._estimators[modality]
 
     def blur_maps(self, image: np.ndarray, optics: Optics, modality: str = "widefield") -> ParameterMaps:
@@ -148,6 +156,11 @@ class PsfRL(Method):
         return self.estimator(modality).maps(image, optics)
 
     def restore(self, stack: Stack, plane: int, params: PsfRLParams, partner: int | None = None):
+        if params.modality == "brightfield":
+            raise InputError("psf-rl deconvolves widefield fluorescence: a brightfield image is not a non-negative "
+                             "object blurred by a PSF (a phase object's contrast inverts through focus), so "
+                             "Richardson-Lucy does not apply. Map its defocus with latent-focus blur-map "
+                             "--modality brightfield, or deblur it with --method latent")
         plane = check_plane_index(plane, stack.n_planes)
         image = np.asarray(stack.data[plane], dtype=np.float32)
         optics = optics_for(params, stack)
@@ -158,12 +171,16 @@ class PsfRL(Method):
             info["note"] = "optics or pixel size not given: defaults used (see --optics, --pixel-size)"
         yield Progress(0, 100, "estimating the PSF")
         maps = None
-        if params.defocus is None:
+        if params.defocus is None and not (params.psf and _read_psf(params.psf).n_planes == 1):
             maps = self.blur_maps(image, optics)
             info["model"] = Path(self.model_name).name if self.model_name else SHIPPED["widefield"]
         min_waves = MIN_WAVES if params.min_defocus is None else float(optics.defocus_waves(params.min_defocus))
+        measured = None
+        if params.psf:
+            measured = MeasuredPsf(_read_psf(params.psf), optics.pixel_size_um, params.psf)
+            info["psf"] = f"measured: {Path(params.psf).name}"
         plan = plan_plane(image, maps, optics, params.tile, params.target, params.iterations, params.tv,
-                          params.defocus, min_waves)
+                          params.defocus, min_waves, measured)
         info.update(plan.summary())
         if plan.act is not None and float(plan.act.max()) == 0.0:
             info["rule"] = (f"estimated defocus below {min_waves:g} waves everywhere "
@@ -185,6 +202,15 @@ class PsfRL(Method):
             info["rule"] = "deconvolved to the object"
         yield Progress(100, 100, "done")
         return Restored(np.asarray(out, dtype=np.float32), info)
+
+
+def _read_psf(path: str) -> Stack:
+    from ...io import read_stack
+
+    try:
+        return read_stack(path)
+    except InputError as exc:
+        raise InputError(f"--psf: {exc}") from None
 
 
 METHOD = PsfRL

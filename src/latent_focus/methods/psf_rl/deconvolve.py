@@ -3,10 +3,9 @@
 The plane is covered by overlapping tiles, each with its own PSF. The blur is the PSF-interpolation model of
 Nagy & O'Leary (1998): ``H x = sum_t k_t * (w_t x)``, with ``w_t`` the tiles' raised-cosine weights normalised to a
 partition of unity, so the PSF changes smoothly from tile to tile and nothing is stitched afterwards: there are
-no seams. The tile PSFs are compressed by an SVD to a few basis kernels (``k_t = sum_j u_tj b_j``), so one
-iteration costs a few FFTs of the whole plane whatever the number of tiles: ``H x = sum_j b_j * (c_j x)`` and
-``H^T r = sum_j c_j (b_j~ * r)`` with ``c_j = sum_t u_tj w_t``. With one PSF this is exactly the plain
-Richardson-Lucy of :func:`latent_focus.methods.richardson_lucy.deconvolution.richardson_lucy`: the same
+no seams. The tile PSFs are compressed to their mean and a few basis kernels (``k_t = m + sum_j u_tj b_j``), so
+one iteration costs a few FFTs of the whole plane whatever the number of tiles (:class:`TiledBlur`). With one
+PSF this is exactly the plain Richardson-Lucy of :func:`latent_focus.methods.richardson_lucy.deconvolution.richardson_lucy`: the same
 background handling (1st percentile subtracted, added back), mirror padding, floor and clipping.
 
 The total-variation term is that of Dey et al. (2006), used by Shajkofci & Liebling's semi-blind
@@ -25,12 +24,16 @@ from ...optics import check_image, fast_len, kernel_otf
 from ...optics import pad as pad_plane
 from ...tiling import blend_weights
 
-MAX_RANK = 4  # basis kernels kept at most
-RANK_TOL = 1e-3  # relative energy of the tile PSFs the dropped basis kernels may carry
+MAX_RANK = 8  # basis kernels kept at most
+RANK_TOL = 0.02  # relative (L2) error of the tile PSFs the dropped basis kernels may leave
 
 
 class TiledBlur:
-    """The spatially-variant blur of one padded plane: basis kernels and their coefficient maps.
+    """The spatially-variant blur of one padded plane: a mean kernel, basis kernels and their coefficient maps.
+
+    The tile PSFs are written ``k_t = m + sum_j u_tj b_j`` with ``m`` their mean and ``b_j`` the leading singular
+    vectors of ``k_t - m``. Every ``b_j`` sums to zero, so however many are dropped, the blur keeps the flux
+    (``H^T 1 = 1``) and a flat plane stays flat across tile borders.
 
     Parameters
     ----------
@@ -51,36 +54,38 @@ class TiledBlur:
                  max_rank: int = MAX_RANK, tol: float = RANK_TOL):
         ks = np.asarray(kernels, dtype=np.float64)
         self.device, self.fshape = device, tuple(fshape)
-        same = np.abs(ks - ks[:1]).max() <= 1e-7 * ks.max()
-        if same:
-            basis, coeff = _fit(ks[0], fshape)[None], None
-            basis = basis / basis.sum()
+        mean = ks.mean(axis=0)
+        dev = (ks - mean).reshape(len(ks), -1)
+        if len(ks) == 1 or np.abs(dev).max() <= 1e-7 * ks.max():
+            mean = _fit(ks[0], fshape)
+            basis, coeff = [mean / mean.sum()], None
         else:
-            flat = ks.reshape(len(ks), -1)
-            u, s, vt = np.linalg.svd(flat, full_matrices=False)
-            energy = np.cumsum(s ** 2) / (s ** 2).sum()
-            rank = int(min(max_rank, np.searchsorted(energy, 1 - tol ** 2) + 1))
-            basis = (s[:rank, None] * vt[:rank]).reshape(rank, *ks.shape[1:])
+            u, s, vt = np.linalg.svd(dev, full_matrices=False)
+            total = np.linalg.norm(ks)
+            left = np.sqrt(np.clip((s ** 2).sum() - np.cumsum(s ** 2), 0, None)) / total  # error at rank k + 1
+            rank = int(min(max_rank, np.argmax(left <= tol) + 1 if (left <= tol).any() else len(s)))
+            basis = [_fit(mean, fshape)] + [_fit(b, fshape) for b in (s[:rank, None] * vt[:rank]).reshape(
+                rank, *ks.shape[1:])]
             coeff = _coefficients(u[:, :rank], boxes, shape, overlap, fshape, offset)
-        self.rank = len(basis)
-        otf = np.stack([kernel_otf(_fit(b, fshape), fshape, np.float32) for b in basis])
+        self.rank = len(basis) - 1
+        otf = np.stack([kernel_otf(b, fshape, np.float32) for b in basis])
         self.otf = torch.from_numpy(otf.astype(np.complex64)).to(device)
         self.coeff = None if coeff is None else torch.from_numpy(coeff).to(device)
 
-    def _spectra(self, x: torch.Tensor) -> torch.Tensor:
-        if self.coeff is None:
-            return torch.fft.rfft2(x)[None] * self.otf
-        return torch.fft.rfft2(self.coeff * x[None]) * self.otf
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``sum_j b_j * (c_j x)``: the plane as the tiles' PSFs blur it."""
-        return torch.fft.irfft2(self._spectra(x).sum(0), s=self.fshape)
+        """``m * x + sum_j b_j * (c_j x)``: the plane as the tiles' PSFs blur it."""
+        spec = torch.fft.rfft2(x) * self.otf[0]
+        if self.coeff is not None:
+            spec = spec + (torch.fft.rfft2(self.coeff * x[None]) * self.otf[1:]).sum(0)
+        return torch.fft.irfft2(spec, s=self.fshape)
 
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
-        """``sum_j c_j (b_j~ * r)``: the transpose of :meth:`forward`."""
-        spec = torch.fft.rfft2(r)[None] * self.otf.conj()
-        parts = torch.fft.irfft2(spec, s=self.fshape)
-        return parts[0] if self.coeff is None else (self.coeff * parts).sum(0)
+        """``m~ * r + sum_j c_j (b_j~ * r)``: the transpose of :meth:`forward`."""
+        spec = torch.fft.rfft2(r)
+        if self.coeff is None:
+            return torch.fft.irfft2(spec * self.otf[0].conj(), s=self.fshape)
+        parts = torch.fft.irfft2(spec[None] * self.otf.conj(), s=self.fshape)
+        return parts[0] + (self.coeff * parts[1:]).sum(0)
 
 
 def _fit(kernel: np.ndarray, fshape) -> np.ndarray:

@@ -90,8 +90,10 @@ class ParameterMaps:
 class Estimator:
     """The CNN with the optics of the planes it will see."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, modality: str = "widefield"):
+    def __init__(self, model: torch.nn.Module, device: torch.device, modality: str = "widefield", card=None,
+                 name: str = ""):
         self.model, self.device, self.modality = model.eval(), device, modality
+        self.card, self.name = card, name
 
     @torch.no_grad()
     def patch_estimates(self, image: np.ndarray, optics: Optics):

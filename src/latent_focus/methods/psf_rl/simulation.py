@@ -47,7 +47,7 @@ class Recipe:
 def _objective(rng: np.random.Generator, modality: str) -> tuple[float, float]:
     """(NA, immersion index) of a random objective."""
     if modality == "brightfield":
-        return float(rng.uniform(0.2, 0.95)), 1.0
+        return float(rng.uniform(0.3, 0.95)), 1.0
     kind = rng.random()
     if kind < 0.45:
         return float(rng.uniform(0.25, 0.95)), 1.0
@@ -69,7 +69,7 @@ def draw_params(rng: np.random.Generator, recipe: Recipe) -> np.ndarray:
     w = recipe.max_waves * (rng.uniform(0, 0.03) if rng.random() < 0.1 else rng.random() ** 1.5)
     w *= 1 if rng.random() < 0.5 else -1
     if rng.random() < 0.5:
-        a = rng.normal(0.0, 0.08, size=2)
+        a = rng.normal(0.0, 0.08 if recipe.max_astig > 0 else 0.0, size=2)
     else:
         r, t = recipe.max_astig * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
         a = np.array([r * math.cos(t), r * math.sin(t)])
@@ -143,7 +143,7 @@ def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe
     read = float(rng.uniform(*recipe.read_noise_e))
     offset = float(rng.uniform(0, 300))
     if recipe.modality == "brightfield":
-        margin = optics.support_px(z_um, abs(params[1]) + abs(params[2])) // 2
+        margin = min(optics.support_px(z_um, abs(params[1]) + abs(params[2])) // 2, 2 * n_nat)
         obj = _contrast(affine_crop(content, n_nat + 2 * margin, rng, recipe.content_zoom), rng)
         t = transmission_from_image(obj, phase_rad=float(rng.uniform(0.2, 2.0)),
                                     absorption=float(rng.uniform(0.0, 0.2)))
