@@ -8,8 +8,9 @@ would (every object section blurred by the PSF of its distance to the focal plan
 So a defocused plane differs from the in-focus one by more than a 2-D blur, as in real thick samples. Each
 defocused plane is refocused (target "focus") with the defocus the estimator finds in it (or, with
 ``--defocus true``, the true one) at a grid of iteration counts and TV weights, and scored against the
-simulated in-focus plane. The script prints the grid's gains and the rule constants that maximise the mean gain
-while keeping every case within 0.5 dB of the input.
+simulated in-focus plane, exactly as ``psf-rl`` does it (per-tile PSFs from the plane's own maps, tiles below the
+threshold left unchanged). The script prints each case's best setting and the rule constants (iteration count,
+threshold, TV weight) that maximise the mean gain while keeping every case within 0.5 dB of the input.
 """
 
 from __future__ import annotations
@@ -23,19 +24,20 @@ import numpy as np
 import torch
 
 from latent_focus.io import Normalizer, read_stack
-from latent_focus.methods import load_method
-from latent_focus.methods.psf_rl.deconvolve import richardson_lucy_sv, run_to_end
-from latent_focus.methods.psf_rl.plan import iterations_rule, signal_to_noise
+from latent_focus.methods import load_method, run
+from latent_focus.methods.psf_rl import PsfRLParams, deblur
+from latent_focus.methods.psf_rl.plan import MIN_WAVES, iterations_rule, tv_rule
 from latent_focus.metrics import psnr
 from latent_focus.optics import add_camera_noise, fast_len, kernel_otf
 from latent_focus.optics.parametric import Optics, parametric_psfs
 
-OPTICS = [Optics(1.2, 0.46, 1.33, 0.26), Optics(0.75, 0.52, 1.0, 0.26), Optics(1.4, 0.52, 1.515, 0.26)]
+OPTICS = [Optics(1.2, 0.46, 1.33, 0.26), Optics(0.75, 0.52, 1.0, 0.26)]
 PHOTONS = (300.0, 3000.0)
 FOCUS = (28, 36)
 OFFSETS = (2, 4, 7, 10, 14)  # planes from focus (0.29 um each)
 ITERATIONS = (0, 3, 6, 10, 15, 25, 40)
-TVS = (0.0, 0.003, 0.01)
+TVS = (0.0, 0.01)
+W0S = (0.75, 1.0, 1.5)
 DZ = 0.29
 
 
@@ -79,27 +81,30 @@ def main(argv=None) -> None:
         stack = widefield_stack(vol, optics, planes, photons, rng)
         norm = Normalizer.from_data(stack)
         x = norm.normalize(stack)
-        h, w = stack.shape[1:]
+        optics_text = (optics.na, optics.wavelength_um, optics.n_immersion)
         for k, plane in enumerate(planes[1:], start=1):
             true_um = abs(plane - focus) * DZ
-            maps = method.blur_maps(stack[k], optics)
-            est_um = float(np.median(maps.defocus_um))
-            z = est_um if args.defocus == "estimated" else true_um
-            kz = parametric_psfs(np.array([z, 0.0, 0.0]), optics, min(optics.support_px(z), 2 * max(h, w) - 1))
-            k0 = parametric_psfs(np.array([0.0, 0.0, 0.0]), optics, kz.shape[0])
+            maps = method.blur_maps(stack[k], optics) if args.defocus == "estimated" else None
             ident = psnr(x[0], x[k])
             row = {"na": optics.na, "photons": photons, "focus": focus, "plane": plane, "true_um": true_um,
-                   "est_um": est_um, "waves": float(optics.defocus_waves(z)), "snr": signal_to_noise(stack[k]),
-                   "identity_psnr": ident, "gain": {}}
-            for n, tv in itertools.product(ITERATIONS, TVS):
-                if n == 0 and tv > 0:
-                    continue
-                out = run_to_end(richardson_lucy_sv(stack[k], kz[None], [(0, h, 0, w)], 0, n, tv, reblur=k0[None]))
-                row["gain"][f"{n}/{tv}"] = psnr(x[0], norm.normalize(out)) - ident
-            best = max(row["gain"], key=row["gain"].get)
-            print(f"NA {optics.na} photons {photons:g} dz {true_um:.2f} est {est_um:.2f} um ({row['waves']:.2f} waves)"
-                  f" snr {row['snr']:.0f}: best {best} {row['gain'][best]:+.2f} dB, 5 it "
-                  f"{row['gain']['6/0.0']:+.2f}", flush=True)
+                   "est_um": float(np.median(maps.defocus_um)) if maps else true_um, "identity_psnr": ident,
+                   "by_w0": {}}
+            for w0 in W0S:
+                entry = {"gain": {}}
+                for n, tv in itertools.product(ITERATIONS, TVS):
+                    if n == 0 and tv > 0:
+                        continue
+                    params = PsfRLParams(optics=optics_text, iterations=n, tv=tv,
+                                         min_defocus=float(optics.defocus_um(w0)),
+                                         defocus=None if maps else true_um)
+                    out = run(deblur(stack[k], maps, optics, params, torch.device("cpu")))
+                    entry["gain"][f"{n}/{tv}"] = psnr(x[0], norm.normalize(out.image)) - ident
+                    entry["rule_waves"], entry["snr"] = out.info["rule_waves"], out.info["snr"]
+                row["by_w0"][str(w0)] = entry
+            g = row["by_w0"][str(MIN_WAVES)]["gain"]
+            best = max(g, key=g.get)
+            print(f"NA {optics.na} photons {photons:g} dz {true_um:.2f} est {row['est_um']:.2f} um: best {best} "
+                  f"{g[best]:+.2f} dB, 6 it {g['6/0.0']:+.2f}", flush=True)
             cases.append(row)
     if args.json:
         args.json.write_text(json.dumps(cases, indent=1))
@@ -110,22 +115,21 @@ def fit_rule(cases: list[dict]) -> None:
     """Grid search of the rule's constants; each case's N is rounded to the nearest grid value."""
     grid = np.array(ITERATIONS)
     best = None
-    for a, w0, p, c in itertools.product((1, 2, 3, 5, 8), (0.5, 0.75, 1.0, 1.5, 2.0), (1.0, 1.5, 2.0),
-                                         (0.0, 0.1, 0.4)):
+    for a, w0, p, c in itertools.product((1, 2, 3, 5, 8), W0S, (1.0, 1.5, 2.0), (0.0, 0.1, 0.4)):
         gains = []
         for r in cases:
-            n = iterations_rule(r["waves"], r["snr"], a, w0, p)
+            e = r["by_w0"][str(w0)]
+            n = iterations_rule(e["rule_waves"], e["snr"], a, w0, p)
             n = int(grid[np.argmin(np.abs(grid - n))])
-            tv = 0.0 if n == 0 else float(np.clip(c / max(r["snr"], 1.0), 0, 0.01))
-            tv = min(TVS, key=lambda t: abs(t - tv))
-            gains.append(r["gain"][f"{n}/{tv if n else 0.0}"])
+            tv = 0.0 if n == 0 else min(TVS, key=lambda t: abs(t - tv_rule(e["snr"], c)))
+            gains.append(e["gain"][f"{n}/{tv}"])
         gains = np.array(gains)
         score = gains.mean() if gains.min() >= -0.5 else gains.mean() - 10 * (-0.5 - gains.min())
         if best is None or score > best[0]:
-            best = (score, a, w0, p, c, float(np.median(gains)), float(gains.min()))
-    score, a, w0, p, c, med, worst = best
-    print(f"\nrule: N = {a} (W - {w0})^{p} x damp(snr), TV = clip({c} / snr, 0, 0.01): mean gain {score:+.2f} dB, "
-          f"median {med:+.2f}, worst {worst:+.2f} over {len(cases)} cases")
+            best = (score, a, w0, p, c, float(gains.mean()), float(np.median(gains)), float(gains.min()))
+    score, a, w0, p, c, mean, med, worst = best
+    print(f"\nrule: N = {a} (W - {w0})^{p} x damp(snr), refocus only where W >= {w0} waves, TV = clip({c} / snr, 0, "
+          f"0.01): mean gain {mean:+.2f} dB, median {med:+.2f}, worst {worst:+.2f} over {len(cases)} cases")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,11 @@ depth calibration, the commands and the napari section."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import tifffile
 import torch
 
-from conftest import SHARED_DATA
 from latent_focus.cli import main
 from latent_focus.errors import InputError
 from latent_focus.io import Stack, read_provenance, read_stack
@@ -20,7 +17,7 @@ from latent_focus.methods.psf_rl.deconvolve import Padding, TiledBlur, richardso
 from latent_focus.methods.psf_rl.depth import DepthCalibration, fit_calibration
 from latent_focus.methods.psf_rl.estimator import ParameterMaps, decode_outputs, encode_targets, transform_targets
 from latent_focus.methods.psf_rl.plan import MeasuredPsf, iterations_rule, plan_plane
-from latent_focus.methods.richardson_lucy.deconvolution import richardson_lucy, richardson_lucy_tiled
+from latent_focus.methods.richardson_lucy.deconvolution import richardson_lucy
 from latent_focus.optics import born_wolf_psf, brightfield_defocus, fft_convolve, transmission_from_image
 from latent_focus.optics.parametric import Optics, brightfield_parametric, canonical, parametric_psf, parametric_psfs
 from latent_focus.tiling import plan_tiles
@@ -119,7 +116,7 @@ def test_tiled_blur_is_seamless_and_matches_each_tiles_psf():
     got = padding.crop(blur.forward(torch.from_numpy(padding.pad(x))))[cy - 3:cy + 4, cx - 3:cx + 4]
     want = ks[t][15 - 3:15 + 4, 15 - 3:15 + 4]
     assert np.abs(got - want).max() < 0.05 * want.max()
-    assert 1 < blur.rank <= 8
+    assert 1 < blur.rank <= 6
 
 
 def test_tv_regularisation_smooths_noise_and_cancel_stops():
@@ -270,7 +267,7 @@ def test_training_resumes_and_writes_a_card(tmp_path):
     from latent_focus.models import read_card
 
     content = [Stack(np.stack([blobs((64, 64), s) for s in range(3)]).astype(np.float32), source="blobs.tif")]
-    cfg = TrainConfig(samples=24, val_samples=8, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
+    cfg = TrainConfig(samples=12, val_samples=4, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
     gen = train_estimator(content, tmp_path / "m", cfg)
     phases = []
     for p in gen:
@@ -278,7 +275,7 @@ def test_training_resumes_and_writes_a_card(tmp_path):
         if p.phase == "train" and p.done == 2:
             gen.close()  # interrupted after two steps
             break
-    assert ("simulate", 32) in phases
+    assert ("simulate", 16) in phases
     resumed = [(p.phase, p.done) for p in train_estimator(content, tmp_path / "m", cfg)]
     assert [d for ph, d in resumed if ph == "train"] == [3, 4]  # picks up after the checkpoint
     card = read_card(tmp_path / "m")
@@ -351,6 +348,5 @@ def test_estimated_defocus_follows_the_real_widefield_stack(shared_data):
     planes = list(range(5, 34, 2))
     est = [float(np.median(method.blur_maps(stack.data[i], OPTICS).defocus_um)) for i in planes]
     true = np.abs(stack.z_um[planes] - stack.z_um[19])
-    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
-    rho = np.corrcoef(rank(est), rank(true))[0, 1]
+    rho = np.corrcoef(np.argsort(np.argsort(est)), np.argsort(np.argsort(true)))[0, 1]
     assert rho > 0.8, (rho, est)

@@ -174,34 +174,47 @@ class PsfRL(Method):
         if params.defocus is None and not (params.psf and _read_psf(params.psf).n_planes == 1):
             maps = self.blur_maps(image, optics)
             info["model"] = Path(self.model_name).name if self.model_name else SHIPPED["widefield"]
-        min_waves = MIN_WAVES if params.min_defocus is None else float(optics.defocus_waves(params.min_defocus))
         measured = None
         if params.psf:
             measured = MeasuredPsf(_read_psf(params.psf), optics.pixel_size_um, params.psf)
             info["psf"] = f"measured: {Path(params.psf).name}"
-        plan = plan_plane(image, maps, optics, params.tile, params.target, params.iterations, params.tv,
-                          params.defocus, min_waves, measured)
-        info.update(plan.summary())
-        if plan.act is not None and float(plan.act.max()) == 0.0:
-            info["rule"] = (f"estimated defocus below {min_waves:g} waves everywhere "
-                            f"({float(optics.defocus_um(min_waves)):.2f} um): the plane is left unchanged")
-            yield Progress(100, 100, "unchanged")
-            return Restored(image.copy(), info)
-        gen = richardson_lucy_sv(image, plan.kernels, plan.boxes, plan.overlap, plan.iterations, plan.tv,
-                                 reblur=plan.focus_kernels, device=self.device)
-        try:
-            while True:
-                i = next(gen)
-                yield Progress(10 + int(88 * i / max(plan.iterations, 1)), 100, f"iteration {i}/{plan.iterations}")
-        except StopIteration as stop:
-            out = stop.value
-        if plan.act is not None:
-            out = plan.act * out + (1 - plan.act) * image
-            info["rule"] = "refocused where the estimated defocus exceeds the depth of field, unchanged elsewhere"
-        else:
-            info["rule"] = "deconvolved to the object"
-        yield Progress(100, 100, "done")
-        return Restored(np.asarray(out, dtype=np.float32), info)
+        return (yield from deblur(image, maps, optics, params, self.device, measured, info))
+
+
+def deblur(image: np.ndarray, maps: ParameterMaps | None, optics: Optics, params: PsfRLParams, device,
+           measured: MeasuredPsf | None = None, info: dict | None = None):
+    """Deblur one plane whose PSF-parameter maps are known (or whose defocus ``params.defocus`` is given).
+
+    A generator yielding :class:`Progress` and returning :class:`Restored`; :meth:`PsfRL.restore` estimates the
+    maps and calls it.
+    """
+    info = dict(info or {})
+    min_waves = MIN_WAVES if params.min_defocus is None else float(optics.defocus_waves(params.min_defocus))
+    plan = plan_plane(image, maps, optics, params.tile, params.target, params.iterations, params.tv,
+                      params.defocus, min_waves, measured)
+    info.update(plan.summary())
+    if plan.act is not None and float(plan.act.max()) == 0.0:
+        info["rule"] = (f"estimated defocus below {min_waves:g} waves everywhere "
+                        f"({float(optics.defocus_um(min_waves)):.2f} um): the plane is left unchanged")
+        yield Progress(100, 100, "unchanged")
+        return Restored(np.array(image, dtype=np.float32), info)
+    gen = richardson_lucy_sv(image, plan.kernels, plan.boxes, plan.overlap, plan.iterations, plan.tv,
+                             reblur=plan.focus_kernels, device=device)
+    try:
+        while True:
+            i = next(gen)
+            yield Progress(10 + int(88 * i / max(plan.iterations, 1)), 100, f"iteration {i}/{plan.iterations}")
+    except StopIteration as stop:
+        out = stop.value
+    finally:
+        gen.close()
+    if plan.act is not None:
+        out = plan.act * out + (1 - plan.act) * image
+        info["rule"] = "refocused where the estimated defocus exceeds the depth of field, unchanged elsewhere"
+    else:
+        info["rule"] = "deconvolved to the object"
+    yield Progress(100, 100, "done")
+    return Restored(np.asarray(out, dtype=np.float32), info)
 
 
 def _read_psf(path: str) -> Stack:

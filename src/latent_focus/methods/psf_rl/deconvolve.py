@@ -5,8 +5,9 @@ Nagy & O'Leary (1998): ``H x = sum_t k_t * (w_t x)``, with ``w_t`` the tiles' ra
 partition of unity, so the PSF changes smoothly from tile to tile and nothing is stitched afterwards: there are
 no seams. The tile PSFs are compressed to their mean and a few basis kernels (``k_t = m + sum_j u_tj b_j``), so
 one iteration costs a few FFTs of the whole plane whatever the number of tiles (:class:`TiledBlur`). With one
-PSF this is exactly the plain Richardson-Lucy of :func:`latent_focus.methods.richardson_lucy.deconvolution.richardson_lucy`: the same
-background handling (1st percentile subtracted, added back), mirror padding, floor and clipping.
+PSF this is exactly the plain Richardson-Lucy of
+:func:`latent_focus.methods.richardson_lucy.deconvolution.richardson_lucy`: the same background handling (1st
+percentile subtracted, added back), mirror padding, floor and clipping.
 
 The total-variation term is that of Dey et al. (2006), used by Shajkofci & Liebling's semi-blind
 deconvolution: ``x <- x H^T(y / Hx) / (1 - lambda div(grad x / |grad x|))``.
@@ -24,8 +25,8 @@ from ...optics import check_image, fast_len, kernel_otf
 from ...optics import pad as pad_plane
 from ...tiling import blend_weights
 
-MAX_RANK = 8  # basis kernels kept at most
-RANK_TOL = 0.02  # relative (L2) error of the tile PSFs the dropped basis kernels may leave
+MAX_RANK = 6  # basis kernels kept at most
+RANK_TOL = 0.05  # relative (L2) error of the tile PSFs the dropped basis kernels may leave
 
 
 class TiledBlur:

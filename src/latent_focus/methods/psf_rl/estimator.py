@@ -122,7 +122,7 @@ class Estimator:
 
     def maps(self, image: np.ndarray, optics: Optics) -> ParameterMaps:
         """Smoothed per-pixel parameter maps of ``image`` (on its own pixel grid)."""
-        boxes, est, structure, cshape, (oy, ox, h, w), zoom = self.patch_estimates(image, optics)
+        boxes, est, structure, cshape, (oy, ox, h, w), _ = self.patch_estimates(image, optics)
         signed = self.modality == "brightfield"
         weight = structure / np.maximum(est[:, 3], 0.05) ** 2
         smoothed = _smooth(boxes, est, weight)

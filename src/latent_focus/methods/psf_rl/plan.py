@@ -43,12 +43,15 @@ class Plan:
     snr: float
     waves: np.ndarray  # (n_tiles,) estimated |defocus| in waves
 
+    rule_waves: float = 0.0  # the defocus the iteration rule was given: the median over the tiles it acts on
+
     def summary(self) -> dict:
         z = np.abs(self.params[:, 0])
         return {"tiles": len(self.boxes), "defocus_um_median": round(float(np.median(z)), 3),
                 "defocus_um_range": [round(float(z.min()), 3), round(float(z.max()), 3)],
                 "astigmatism_waves_median": [round(float(np.median(self.params[:, i])), 3) for i in (1, 2)],
-                "iterations": self.iterations, "tv": round(self.tv, 5), "snr": round(self.snr, 1),
+                "rule_waves": round(self.rule_waves, 3), "iterations": self.iterations, "tv": round(self.tv, 5),
+                "snr": round(self.snr, 1),
                 "acting_fraction": None if self.act is None else round(float(self.act.mean()), 3)}
 
 
@@ -108,15 +111,17 @@ def plan_plane(image: np.ndarray, maps: ParameterMaps | None, optics: Optics, ti
             focus_kernels = np.stack([measured.kernel(0.0, size)] * len(boxes))
         act = _act_map(maps, optics, (h, w), min_waves) if defocus_um is None else np.full(
             (h, w), float(abs(optics.defocus_waves(defocus_um)) >= min_waves), np.float32)
+    acting = waves[waves >= min_waves] if target == "focus" else waves
+    rule_waves = float(np.median(acting)) if acting.size else 0.0
     if iterations is not None:
         n_iter = iterations
     elif target == "focus":
-        acting = waves[waves >= min_waves]
-        n_iter = iterations_rule(float(np.median(acting)) if acting.size else 0.0, snr, w0=min(min_waves, MIN_WAVES))
+        n_iter = iterations_rule(rule_waves, snr, w0=min(min_waves, MIN_WAVES))
     else:  # the object: the in-focus blur is undone too, as if the defocus were OBJECT_SHIFT waves larger
-        n_iter = iterations_rule(float(np.median(waves)), snr, w0=-OBJECT_SHIFT)
+        n_iter = iterations_rule(rule_waves, snr, w0=-OBJECT_SHIFT)
     weight = tv if tv is not None else tv_rule(snr)
-    return Plan(boxes, overlap, params, kernels, focus_kernels, int(n_iter), float(weight), act, snr, waves)
+    return Plan(boxes, overlap, params, kernels, focus_kernels, int(n_iter), float(weight), act, snr, waves,
+                rule_waves)
 
 
 class MeasuredPsf:

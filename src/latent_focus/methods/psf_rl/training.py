@@ -119,7 +119,7 @@ def _simulate(contents, config: TrainConfig, cache: Path, key: str) -> Iterator[
         path = _chunk_path(cache, key, stream, i)
         if not path.is_file():
             p, c, t = _chunk(contents, config, i, n, stream)
-            atomic_write(path, lambda tmp: np.savez(tmp, patches=p, cond=c, target=t))
+            atomic_write(path, lambda tmp, p=p, c=c, t=t: np.savez(tmp, patches=p, cond=c, target=t))
             made += n
             done += n
         rate = made / max(time.perf_counter() - t0, 1e-9)
