@@ -125,7 +125,7 @@ class Estimator:
         boxes, est, structure, cshape, (oy, ox, h, w), _ = self.patch_estimates(image, optics)
         signed = self.modality == "brightfield"
         weight = structure / np.maximum(est[:, 3], 0.05) ** 2
-        smoothed = _smooth(boxes, est, weight)
+        smoothed = _smooth(boxes, est, weight, structure)
         planes = [np.full((y1 - y0, x1 - x0), 1.0, np.float32) for y0, y1, x0, x1 in boxes]
         layers = []
         for col in range(smoothed.shape[1]):
@@ -150,16 +150,20 @@ def _structure(patches: torch.Tensor) -> np.ndarray:
     return np.clip((snr - 1.2) / 2.0, 0.0, 1.0)
 
 
-def _smooth(boxes, est: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Per-tile ``(W, A0, A45, error_W, confidence)`` after a certainty-weighted Gaussian over neighbouring tiles."""
+def _smooth(boxes, est: np.ndarray, weight: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Per-tile ``(W, A0, A45, error_W, confidence)`` after a certainty-weighted Gaussian over neighbouring tiles.
+
+    The confidence is the structure of the neighbourhood (Gaussian-weighted), so flat regions get none.
+    """
     centres = np.array([((y0 + y1) / 2, (x0 + x1) / 2) for y0, y1, x0, x1 in boxes])
     d2 = ((centres[:, None] - centres[None]) ** 2).sum(-1) / (PATCH / 2) ** 2
     k = np.exp(-0.5 * d2) * (weight[None] + 1e-9)
     k /= k.sum(1, keepdims=True)
     values = k @ est[:, :3]
     error = np.sqrt(k @ est[:, 3:4] ** 2)
-    support = np.exp(-0.5 * d2) @ weight / np.exp(-0.5 * d2).sum(1)
-    return np.column_stack([values, error, np.clip(support * 4, 0, 1)])
+    g = np.exp(-0.5 * d2)
+    support = g @ structure / g.sum(1)
+    return np.column_stack([values, error, np.clip(support, 0, 1)])
 
 
 def _to_grid(canon_map: np.ndarray, shape) -> np.ndarray:

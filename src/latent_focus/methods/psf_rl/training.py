@@ -114,16 +114,17 @@ def _simulate(contents, config: TrainConfig, cache: Path, key: str) -> Iterator[
     cache.mkdir(parents=True, exist_ok=True)
     t0, made = time.perf_counter(), 0
     total = config.samples + config.val_samples
-    done = sum(n for s, i, n in jobs if _chunk_path(cache, key, s, i).is_file())
-    for stream, i, n in jobs:
-        path = _chunk_path(cache, key, stream, i)
-        if not path.is_file():
-            p, c, t = _chunk(contents, config, i, n, stream)
-            atomic_write(path, lambda tmp, p=p, c=c, t=t: np.savez(tmp, patches=p, cond=c, target=t))
-            made += n
-            done += n
+    todo = [(s, i, n) for s, i, n in jobs if not _chunk_path(cache, key, s, i).is_file()]
+    done = total - sum(n for _, _, n in todo)
+    yield TrainProgress("simulate", done, total)
+    for stream, i, n in todo:
+        p, c, t = _chunk(contents, config, i, n, stream)
+        atomic_write(_chunk_path(cache, key, stream, i),
+                     lambda tmp, p=p, c=c, t=t: np.savez(tmp, patches=p, cond=c, target=t))
+        made += n
+        done += n
         rate = made / max(time.perf_counter() - t0, 1e-9)
-        yield TrainProgress("simulate", done, total, eta_s=(total - done) / rate if rate else 0.0)
+        yield TrainProgress("simulate", done, total, eta_s=(total - done) / rate)
 
 
 def _chunk_path(cache: Path, key: str, stream: int, index: int) -> Path:
