@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QWidget
 
+from ..errors import InputError
 from ..methods.psf_rl import DEFAULT_OPTICS
 from ..methods.psf_rl.jobs import blur_map_job
+from ..models import find_model, read_card
 from ..optics.parametric import Optics
 from .context import PanelContext
 
@@ -23,6 +25,16 @@ def _spin(value: float, lo: float, hi: float, step: float, decimals: int, tip: s
     box.setValue(value)
     box.setToolTip(tip)
     return box
+
+
+def _estimator_model(model: str | None) -> str | None:
+    """The panel's model when it is a psf-rl estimator, else None (the shipped one)."""
+    if model is None:
+        return None
+    try:
+        return model if read_card(find_model(model)).extra.get("method") == "psf-rl" else None
+    except InputError:
+        return None
 
 
 class PsfRLSection(QWidget):
@@ -70,7 +82,8 @@ class PsfRLSection(QWidget):
             return
         modality = self.modality.currentText()
         source = getattr(self.context.layer(), "name", "image")
-        job = blur_map_job(stack.data[plane], optics, modality, self.context.model(), self.context.device())
+        job = blur_map_job(stack.data[plane], optics, modality, _estimator_model(self.context.model()),
+                           self.context.device())
         self.status.setText(f"estimating the blur of plane {plane}")
 
         def done(maps) -> None:

@@ -191,8 +191,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     cal.write(out)
     side = (f"signed by astigmatism ({cal.sign_agreement:.0%} of planes on the right side)" if cal.signed else
             "unsigned (no astigmatism tells the side)" if args.modality == "widefield" else "signed (brightfield)")
-    print(f"wrote {out}: |z| = {cal.scale:.3f} x estimate {cal.offset:+.3f} um, rms {cal.residual_um:.2f} um, "
-          f"{side}; focus plane {focus} ({how})", file=sys.stderr)
+    fit = (f"z = {cal.scale:.3f} x estimate {cal.offset:+.3f} um" if args.modality == "brightfield" else
+           f"|z|^2 = {cal.scale:.3f} x estimate^2 {cal.offset:+.3f} um^2")
+    print(f"wrote {out}: {fit}, rms {cal.residual_um:.2f} um, {side}; focus plane {focus} ({how})", file=sys.stderr)
     return 0
 
 

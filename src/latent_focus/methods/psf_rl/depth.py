@@ -1,12 +1,14 @@
 """Depth from the estimated PSF parameters, after one calibration on a z-stack of the same microscope.
 
 A widefield defocus PSF is even in z, so the estimated defocus gives the distance to the focal plane but
-not its side. The calibration fits ``|z - z_focus| = scale * estimate + offset`` on the planes of a bead or
-cell z-stack (those the estimator does not saturate on), and looks for the side in the astigmatism: a
+not its side. The calibration fits ``|z - z_focus|^2 = scale * estimate^2 + offset`` on the planes of a bead or
+cell z-stack (those the estimator does not saturate on): the estimator's own floor near focus adds to the blur
+in quadrature, and far from focus the distance is proportional to the estimate. It looks for the side in the
+astigmatism: a
 microscope with some astigmatism shows it with one sign above focus and the other below, so the sign of the
 projection of ``(A0, A45)`` on the calibrated direction gives the side. When the calibration stack shows no
 such sign (fewer than :data:`MIN_SIGN_AGREEMENT` of its planes get the right side), depth stays unsigned.
-Brightfield estimates carry their sign already; the calibration only scales them.
+Brightfield estimates carry their sign already; the calibration fits ``z - z_focus = scale * estimate + offset``.
 
 A calibration is a small JSON file (:class:`DepthCalibration`).
 """
@@ -37,7 +39,7 @@ class DepthCalibration:
 
     modality: str
     optics: dict
-    scale: float
+    scale: float  # widefield: |z|^2 = scale * estimate^2 + offset (um^2); brightfield: z = scale * estimate + offset
     offset: float
     sign_direction: list | None  # unit (A0, A45) direction that points to positive z, or None (unsigned)
     sign_agreement: float | None
@@ -90,11 +92,15 @@ class DepthCalibration:
                 raise InputError(f"the depth calibration was fitted with {name} {getattr(mine, name):g}, not "
                                  f"{getattr(optics, name):g}; pass the calibration's --optics or calibrate again")
 
+    def distance(self, defocus_um) -> np.ndarray:
+        """Widefield: the distance (um) from the focal plane for an estimated |defocus| (um)."""
+        return np.sqrt(np.clip(self.scale * np.asarray(defocus_um, dtype=np.float64) ** 2 + self.offset, 0, None))
+
     def depth(self, maps: ParameterMaps) -> np.ndarray:
         """Depth in um from the focal plane, per pixel: signed when the calibration or the modality allows."""
         if maps.signed:
-            return (self.scale * maps.defocus_um + self.offset * np.sign(maps.defocus_um)).astype(np.float32)
-        dist = np.clip(self.scale * np.abs(maps.defocus_um) + self.offset, 0, None)
+            return (self.scale * maps.defocus_um + self.offset).astype(np.float32)
+        dist = self.distance(maps.defocus_um)
         if not self.signed:
             return dist.astype(np.float32)
         u0, u45 = self.sign_direction
@@ -124,14 +130,16 @@ def fit_calibration(z_um: np.ndarray, estimates: np.ndarray, focus: int, modalit
     if usable.sum() < 3:
         raise InputError(f"only {int(usable.sum())} planes lie within the estimator's range; pass a z-stack with "
                          "at least three planes nearer focus (a finer z step)")
-    x = est[usable, 0] if signed_est else np.abs(est[usable, 0])
-    y = rel[usable] if signed_est else np.abs(rel[usable])
-    a_mat = np.stack([x, np.sign(x) if signed_est else np.ones_like(x)], 1)
+    x = est[usable, 0] if signed_est else est[usable, 0] ** 2
+    y = rel[usable] if signed_est else rel[usable] ** 2
+    a_mat = np.stack([x, np.ones_like(x)], 1)
     (scale, offset), *_ = np.linalg.lstsq(a_mat, y, rcond=None)
-    if not signed_est and scale <= 0:
+    if scale == 0 or (not signed_est and scale < 0):
         raise InputError("the estimated defocus does not grow with the distance from focus in this stack; pass "
                          "a z-stack through focus with visible structure (e.g. beads)")
-    residual = float(np.sqrt(np.mean((a_mat @ [scale, offset] - y) ** 2)))
+    fitted = a_mat @ [scale, offset]
+    fitted = fitted if signed_est else np.sqrt(np.clip(fitted, 0, None))
+    residual = float(np.sqrt(np.mean((fitted - (rel[usable] if signed_est else np.abs(rel[usable]))) ** 2)))
     direction, agreement = None, None
     if not signed_est:
         direction, agreement = _astigmatism_side(rel, est, usable, optics)
