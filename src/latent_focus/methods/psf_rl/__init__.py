@@ -27,7 +27,7 @@ import numpy as np
 from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Stack, check_plane_index
-from ...models import find_model, load_model
+from ...models import find_model, list_models, load_model
 from ...optics.parametric import Optics
 from ..base import PLANE, Method, Params, Progress, Restored, param
 from ..richardson_lucy import parse_optics
@@ -141,6 +141,10 @@ class PsfRL(Method):
     def estimator(self, modality: str = "widefield") -> Estimator:
         """The estimator for ``modality``: the given model, else the shipped one; loaded once."""
         if modality not in self._estimators:
+            if self.model_name is None and modality == "brightfield" and SHIPPED[modality] not in list_models():
+                raise InputError("no brightfield PSF estimator ships with this version (its training did not "
+                                 "converge); train one with latent-focus train-psf --modality brightfield and pass "
+                                 "it with --model")
             folder = find_model(self.model_name or SHIPPED[modality])
             model, card = load_model(folder, self.device)
             if card.preset != PRESET or card.extra.get("method") != "psf-rl":

@@ -112,7 +112,7 @@ class Estimator:
             canon = np.pad(canon, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode="symmetric")
         boxes = plan_tiles(canon.shape[0], canon.shape[1], PATCH, PATCH // 2)
         patches = torch.from_numpy(np.stack([canon[y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))[:, None]
-        structure = _structure(patches)
+        structure = structure_score(patches)
         x = normalize_patches(patches)
         cond = torch.from_numpy(np.tile(conditioning(zoom, optics), (len(boxes), 1)))
         outs = [self.model(x[i:i + 64].to(self.device), cond[i:i + 64].to(self.device)).float().cpu()
@@ -139,7 +139,7 @@ class Estimator:
         return ParameterMaps(waves / per_um, a0, a45, err_w / per_um, np.clip(conf, 0, 1), signed)
 
 
-def _structure(patches: torch.Tensor) -> np.ndarray:
+def structure_score(patches: torch.Tensor) -> np.ndarray:
     """How much structure above noise each patch holds: 0 for flat noise, towards 1 for clear structure."""
     x = patches[:, 0].double()
     lap = x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1] \
