@@ -75,6 +75,7 @@ _BUILTIN = (
     "latent",
     "richardson_lucy",
     "analysis_synthesis",
+    "psf_rl",
 )
 for _module in _BUILTIN:
     register(import_module(f"{__name__}.{_module}").METHOD)

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .analysis_synthesis import AnalysisSynthesis
 from .multiscale import MultiScaleAutoencoder
 from .paper import PaperAutoencoder
+from .psf_estimator import PsfEstimator
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ PRESETS: dict[str, Preset] = {
                {"analysis": {"features": 4, "width": 8, "head": 16},
                 "synthesis": {"widths": (8, 16), "code": 16}},
                "a very small analysis-synthesis pair for tests", family="analysis-synthesis"),
+        Preset("psf-estimator", PsfEstimator, {},
+               "a 0.5 M-parameter CNN regressing defocus and astigmatism of a PSF model from one patch (psf-rl)",
+               family="psf-estimator"),
     )
 }
 

@@ -34,6 +34,7 @@ class AnalysisSynthesis(Method):
     input = PLANE
     Params = AnalysisSynthesisParams
     uses_model = True
+    model_family = "analysis-synthesis"
 
     def __init__(self, pair: Pair):
         self.pair = pair

@@ -1,0 +1,25 @@
+"""The ``psf-rl`` jobs the napari section runs (Qt-free generators, so tests run them as they are)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+
+from ...optics.parametric import Optics
+from ..base import Progress
+from .estimator import ParameterMaps
+
+
+def blur_map_job(image: np.ndarray, optics: Optics, modality: str = "widefield", model: str | None = None,
+                 device: str = "auto") -> Generator[Progress, None, ParameterMaps]:
+    """Estimate the PSF-parameter maps of one plane (a copy of ``image`` is taken first)."""
+    from .. import load_method
+
+    image = np.array(image, dtype=np.float32, copy=True)
+    yield Progress(0, 2, "loading the estimator")
+    method = load_method("psf-rl", model, device)
+    yield Progress(1, 2, f"estimating on {method.device_name}")
+    maps = method.blur_maps(image, optics, modality)
+    yield Progress(2, 2, "done")
+    return maps
