@@ -15,9 +15,9 @@ method's own code path with the known focus: ``auto`` (the default rule), ``mode
 strength) and ``eq2`` (Eq. 2), plain and residual (``x_B + D(z') - D(z_B)``), ``recon`` (``D(E(x_B))``).
 Stacks without z spacing use plane units, and the table says so. A series whose stack the model was
 trained on (its card's training data) is scored only with a model trained without it (``--leave-out``),
-and the table says so. ``--adapt`` also adapts the model to each stack with the planes within two
+and the table says so. ``--adapt`` instead adapts the model to each stack with the planes within two
 steps of focus left out (``latent_focus.adapt``), then deblurs pairs whose B is one of those planes,
-before and after.
+before and after (one table).
 """
 
 from __future__ import annotations
@@ -212,29 +212,33 @@ def format_summary(title: str, summ: dict) -> str:
 # -- adaptation --------------------------------------------------------------------------------------
 
 def adapt_split(loaded: Loaded, steps: int = 2) -> dict:
-    """How one series is adapted without the planes it is scored on.
+    """How one series is adapted without what it is scored on.
 
     The planes within ``steps`` plane steps of focus are left out and the model adapts on the others
-    (``"planes"``); where those leave no triplet on one side of focus, it adapts on the top half of the
-    field with every plane but the focus and is scored on the bottom half (``"halves"``).
+    (``"planes"``). Where those leave no triplet on one side of focus, it adapts on the top half of the
+    field and is scored on the bottom half (``"halves"``): with every plane but the focus, or, where that
+    still leaves no triplet, with every plane (``"halves, focus plane included"``).
     """
     full, pos = loaded.full, plane_positions(loaded.full.n_planes, loaded.full.z_um)
     near = np.abs(pos - pos[loaded.full_focus]) <= steps * loaded.full_step + 1e-6
     keep = [i for i in range(full.n_planes) if not near[i]]
-    if triplets_for(len(keep), pos[keep], _nearest(pos[keep], pos[loaded.full_focus]), "all"):
-        scored = [i for i in range(loaded.stack.n_planes) if i != loaded.focus
-                  and abs(loaded.focus - i) <= steps]
+    if _has_triplets(loaded, keep):
+        scored = [i for i in range(loaded.stack.n_planes) if i != loaded.focus and abs(loaded.focus - i) <= steps]
         return {"protocol": "planes", "adapt_planes": keep, "rows": None, "scored_B": scored}
     h = full.data.shape[1]
     if h // 2 < 32:
-        return {"protocol": None, "why": f"planes of {h} px rows are too small to split in halves"}
-    others = [i for i in range(full.n_planes) if i != loaded.full_focus]
-    return {"protocol": "halves", "adapt_planes": others, "rows": (0, h // 2),
-            "scored_B": [i for i in range(loaded.stack.n_planes) if i != loaded.focus]}
+        return {"protocol": None, "why": f"planes of {h} rows are too small to split in halves"}
+    scored = [i for i in range(loaded.stack.n_planes) if i != loaded.focus]
+    for protocol, planes in (("halves", [i for i in range(full.n_planes) if i != loaded.full_focus]),
+                             ("halves, focus plane included", list(range(full.n_planes)))):
+        if _has_triplets(loaded, planes):
+            return {"protocol": protocol, "adapt_planes": planes, "rows": (0, h // 2), "scored_B": scored}
+    return {"protocol": None, "why": "no three planes on one side of focus"}
 
 
-def _nearest(pos: np.ndarray, value: float) -> int:
-    return int(np.argmin(np.abs(pos - value))) if len(pos) else 0
+def _has_triplets(loaded: Loaded, planes: list[int]) -> bool:
+    return any(set(t[:3]) <= set(planes)
+               for t in triplets_for(loaded.full.n_planes, loaded.full.z_um, loaded.full_focus, "all"))
 
 
 def adapt_series(loaded: Loaded, model: str | None, minutes: float, device: str, folder: Path) -> dict:
@@ -245,7 +249,7 @@ def adapt_series(loaded: Loaded, model: str | None, minutes: float, device: str,
     if split["protocol"] is None:
         return {"series": loaded.series.key, "protocol": None, "why": split["why"]}
     stack, focus = loaded.stack, loaded.focus
-    if split["protocol"] == "halves":
+    if split["protocol"].startswith("halves"):
         h = stack.data.shape[1]
         stack = Stack(stack.data[:, h // 2:], stack.z_um, stack.pixel_size_um, stack.dtype, stack.source)
     scored = Loaded(loaded.series, stack, focus, loaded.psf, loaded.unit, loaded.full, loaded.full_focus,
@@ -276,8 +280,9 @@ def format_adapt(results: list[dict], minutes: float) -> str:
             lines.append(f"| {r['series']} | not adapted: {r['why']} |" + " |" * 9)
             continue
         b, a = r["before"]["auto"], r["after"]["auto"]
-        where = (f"all but {len(r['scored_B']) + 1} planes nearest focus" if r["protocol"] == "planes"
-                 else "top half, every plane but the focus (scored on the bottom half)")
+        where = {"planes": f"all but the {len(r['scored_B']) + 1} planes nearest focus",
+                 "halves": "top half, every plane but the focus (scored on the bottom half)"}.get(
+                     r["protocol"], "top half, every plane (scored on the bottom half)")
         lines.append(f"| {r['series']} | {r['protocol']} | {where} | {r['steps']} | {r['pairs']} | "
                      f"{r['before']['identity']['psnr']:.2f} | {b['gain_db']:+.2f} dB | {a['gain_db']:+.2f} dB | "
                      f"{b['worst_gain_db']:+.2f} dB | {a['worst_gain_db']:+.2f} dB | "
@@ -310,7 +315,8 @@ def main(argv=None) -> None:
     p.add_argument("--strengths", type=float, nargs="+", default=[], metavar="K",
                    help="also score these fixed fractions of Eq. 2's step, plain and residual")
     p.add_argument("--max-pairs", type=int, default=None, help="at most this many pairs per series, evenly spaced")
-    p.add_argument("--adapt", action="store_true", help="also adapt the model to each stack and score held-out pairs")
+    p.add_argument("--adapt", action="store_true",
+                   help="instead: adapt the model to each stack without the planes near focus, and score those")
     p.add_argument("--adapt-minutes", type=float, default=2.0, help="adaptation budget per stack (minutes)")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--device", default="auto")
@@ -329,14 +335,24 @@ def main(argv=None) -> None:
         series = [load(s, args.data) for s in SERIES if s.key in args.series]
     except (FileNotFoundError, InputError) as err:
         p.error(f"--data {args.data}: {err}")
-    leave_out = dict(args.leave_out)
+    if args.adapt:
+        results = {"adapt": adapt_all(series, models, trained, args.adapt_minutes, args.device)}
+        print(format_adapt(results["adapt"], args.adapt_minutes))
+    else:
+        results = score_all(series, models, dict(args.leave_out), trained, latent, others, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+
+
+def score_all(series: list[Loaded], models: dict, leave_out: dict, trained: dict, latent: dict, others: list,
+              args: argparse.Namespace) -> dict:
+    """Score every series with its modality's model (or its leave-out model); print the tables."""
     rows, status = [], []
     for s in series:
         model = leave_out.get(s.series.key, models[s.series.modality])
-        seen = bool(s.sha256 & trained[model])
         row = {"series": s.series.key, "modality": s.series.modality, "planes": s.stack.n_planes, "focus": s.focus,
                "unit": s.unit, "model": model, "note": s.series.note}
-        if seen:
+        if s.sha256 & trained[model]:
             row["status"] = f"in the training data of {model}: not scored (pass --leave-out {s.series.key}=MODEL)"
         else:
             row["status"] = (f"left out of training: scored with {model}" if s.series.key in leave_out
@@ -346,8 +362,8 @@ def main(argv=None) -> None:
             row.update(pairs=len(got), seconds=round(time.perf_counter() - t0, 1))
             rows += got
         status.append(row)
-        print(f"{s.series.key}: {row.get('pairs', 0)} pairs, {row['status']} "
-              f"({row.get('seconds', 0)} s)", file=sys.stderr, flush=True)
+        print(f"{s.series.key}: {row.get('pairs', 0)} pairs, {row['status']} ({row.get('seconds', 0)} s)",
+              file=sys.stderr, flush=True)
     print(format_series(status))
     results = {"series": status, "summary": {}}
     for modality in MODALITIES + ("overall",):
@@ -355,20 +371,22 @@ def main(argv=None) -> None:
         if sel:
             results["summary"][modality] = summary(sel)
             print("\n" + format_summary(f"{modality} ({len({r['series'] for r in sel})} series, medians over "
-                                        f"{len(sel)} pairs)", results["summary"][modality]))
-    if args.adapt:
-        with tempfile.TemporaryDirectory(prefix="adapted-") as tmp:
-            adapted = []
-            for s in series:
-                if s.sha256 & trained[models[s.series.modality]]:
-                    continue
-                adapted.append(adapt_series(s, models[s.series.modality], args.adapt_minutes, args.device, Path(tmp)))
-                print(f"adapted {s.series.key}", file=sys.stderr, flush=True)
-        print("\n" + format_adapt(adapted, args.adapt_minutes))
-        results["adapt"] = adapted
+                                         f"{len(sel)} pairs)", results["summary"][modality]))
     results["rows"] = rows
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=float))
+    return results
+
+
+def adapt_all(series: list[Loaded], models: dict, trained: dict, minutes: float, device: str) -> list[dict]:
+    """Adapt each series' model to it without the planes it is scored on (series it was trained on are skipped)."""
+    adapted = []
+    with tempfile.TemporaryDirectory(prefix="adapted-") as tmp:
+        for s in series:
+            model = models[s.series.modality]
+            if s.sha256 & trained[model]:
+                continue
+            adapted.append(adapt_series(s, model, minutes, device, Path(tmp)))
+            print(f"adapted {s.series.key}", file=sys.stderr, flush=True)
+    return adapted
 
 
 def format_series(status: list[dict]) -> str:
