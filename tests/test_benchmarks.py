@@ -168,6 +168,21 @@ def test_training_data_and_adaptation_split(tiny_model, blurred_stack):
     assert split["protocol"] == "halves" and split["rows"] == (0, 48) and 3 not in split["adapt_planes"]
 
 
+def test_adapt_series_scores_the_left_out_planes_before_and_after(tiny_model, blurred_stack, tmp_path):
+    from latent_focus.io import Stack
+
+    em = _evaluate_models()
+    stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs")
+    loaded = em.Loaded(em.Series("blobs", "f", "widefield", 0), stack, 0, None, "planes", stack, 0, 1.0)
+    result = em.adapt_series(loaded, str(tiny_model), 0.01, "cpu", tmp_path)
+    assert result["protocol"] == "planes" and result["adapt_planes"] == [3, 4, 5, 6]
+    assert result["scored_B"] == [1, 2] and result["pairs"] == 9  # B = 1 with C = 2..6, B = 2 with C = 3..6
+    assert result["steps"] >= 1 and {r["B"] for r in result["rows_after"]} == {1, 2}
+    assert result["before"]["identity"]["psnr"] == result["after"]["identity"]["psnr"]
+    assert result["before"]["auto"]["psnr"] != result["after"]["auto"]["psnr"]
+    assert "| blobs | planes | all but the 3 planes nearest focus |" in em.format_adapt([result], 0.01)
+
+
 @pytest.mark.real_data
 def test_benchmark_scores_real_series_and_refuses_stacks_the_model_saw(shared_data, tmp_path):
     """Plane units where the spacing is unknown; a stack in a model's training data only in a leave-out run."""
