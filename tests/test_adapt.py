@@ -75,6 +75,8 @@ def test_bad_input_is_refused_before_any_work(tiny_model, blurred_stack, tmp_pat
 def test_adapt_never_writes_over_a_model(tiny_model, blurred_stack, tmp_path):
     with pytest.raises(InputError, match="is the model being adapted"):
         next(adapt(blurred_stack, tiny_model, tiny_model, focus=0, device="cpu"))
+    with pytest.raises(InputError, match="no autoencoder of the latent method"):
+        next(adapt(blurred_stack, tmp_path / "as", "analysis-synthesis", focus=0, device="cpu"))
     with pytest.raises(InputError, match="inside the shipped models"):
         next(adapt(blurred_stack, find_model(None) / "copy", tiny_model, focus=0, device="cpu"))
     (tmp_path / "taken").mkdir()

@@ -33,7 +33,7 @@ from .device import describe, select_device
 from .errors import InputError
 from .focus import find_focus, triplets_for
 from .io import Normalizer, Stack, check_plane_index, check_planes
-from .models import find_model, load_model
+from .models import PRESETS, find_model, load_model, read_card
 from .models.modelfile import save_model
 from .models.store import SHIPPED_DIR
 from .training import Progress, triplet_losses
@@ -106,6 +106,9 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
     if not 0 <= y0 < y1 <= data.shape[1]:
         raise InputError(f"rows {rows} lie outside the planes' {data.shape[1]} rows")
 
+    if PRESETS[read_card(base_path).preset].family != "autoencoder":
+        raise InputError(f"{base_path.name} (preset {read_card(base_path).preset}) is no autoencoder of the latent "
+                         "method, the only models adaptation fine-tunes; pass --model default or another one")
     dev = select_device(device)
     net, card = load_model(base_path, dev)
     crop = min(settings.crop, y1 - y0, data.shape[2]) // net.multiple * net.multiple

@@ -286,7 +286,7 @@ def latent_cases(method, stack: Stack, focus: int, pairs=None, strengths=(), sco
         alpha = alpha_from_defocus(rel[b], rel[c])
         row = {"B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
                **{f"identity_{k}": v for k, v in score(b, stack.data[b]).items()}}
-        pixel = (stack.data[b] / alpha - (1 - alpha) / alpha * stack.data[c]).astype(np.float32)
+        pixel = extrapolate(stack.data[b], stack.data[c], alpha).astype(np.float32)
         row.update({f"pixel_{k}": v for k, v in score(b, pixel).items()})
         decoded = {}
         for name, (setting, residual) in columns.items():
