@@ -154,19 +154,19 @@ def score_series(loaded: Loaded, method, strengths=(), others=(), max_pairs: int
     rel = plane_positions(stack.n_planes, stack.z_um) - plane_positions(stack.n_planes, stack.z_um)[focus]
     pairs = subset(deblur_pairs(rel, focus), max_pairs) if pairs is None else pairs
     rows = latent_cases(method, stack, focus, pairs, strengths, score)
-    rl = {}
+    done = {}  # (column, B, C or None) -> scores: single-plane results are computed once per plane
     for row in rows:
         row["series"], row["modality"] = loaded.series.key, loaded.series.modality
         b, c = row["B"], row["C"]
         if loaded.psf is not None:
-            if b not in rl:
-                kernel = loaded.psf(float(rel[b]))
-                rl[b] = score(b, norm.denormalize(richardson_lucy(x[b], kernel, 30)))
-            row.update({f"rl_{k}": v for k, v in rl[b].items()})
+            if ("rl", b, None) not in done:
+                done["rl", b, None] = score(b, norm.denormalize(richardson_lucy(x[b], loaded.psf(float(rel[b])), 30)))
+            row.update({f"rl_{k}": v for k, v in done["rl", b, None].items()})
         for other in others:
-            partner = c if other.input == PAIR else None
-            image = run(other.restore(stack, b, other.default_params(), partner=partner)).image
-            row.update({f"{other.name}_{k}": v for k, v in score(b, image).items()})
+            key = (other.name, b, c if other.input == PAIR else None)
+            if key not in done:
+                done[key] = score(b, run(other.restore(stack, b, other.default_params(), partner=key[2])).image)
+            row.update({f"{other.name}_{k}": v for k, v in done[key].items()})
     return rows
 
 
