@@ -96,13 +96,15 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
     assert message in proc.stderr.splitlines()[-1]
 
 
-def _evaluate_models():
+def _script(name: str):
+    """A script of benchmarks/ imported as a module."""
+    import importlib
+
     sys.path.insert(0, str(BENCH.parent))
     try:
-        import evaluate_models
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH.parent))
-    return evaluate_models
 
 
 def test_latent_columns_are_what_the_latent_method_returns(tiny_model, blurred_stack):
@@ -142,7 +144,7 @@ def test_latent_columns_are_what_the_latent_method_returns(tiny_model, blurred_s
 
 
 def test_summary_gives_medians_worst_pair_and_losses():
-    em = _evaluate_models()
+    em = _script("evaluate_models")
     rows = [{"series": "s", "B": b, "C": b + 1, "identity_psnr": 20.0, "identity_ssim": 0.5,
              "auto_psnr": 20.0 + g, "auto_ssim": 0.5 + g / 100} for b, g in enumerate([1.0, -0.5, 2.0, 0.1])]
     summ = em.summary(rows)
@@ -156,7 +158,7 @@ def test_summary_gives_medians_worst_pair_and_losses():
 def test_training_data_and_adaptation_split(tiny_model, blurred_stack):
     from latent_focus.io import Stack
 
-    em = _evaluate_models()
+    em = _script("evaluate_models")
     assert em._sha(blurred_stack) in em.trained_on(str(tiny_model))
     series = em.Series("many", "f", "widefield", 10)
     many = Stack(np.repeat(blurred_stack, 3, axis=0)[:21], None, None, np.float32, "many")
@@ -171,7 +173,7 @@ def test_training_data_and_adaptation_split(tiny_model, blurred_stack):
 def test_adapt_series_scores_the_left_out_planes_before_and_after(tiny_model, blurred_stack, tmp_path):
     from latent_focus.io import Stack
 
-    em = _evaluate_models()
+    em = _script("evaluate_models")
     stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs")
     loaded = em.Loaded(em.Series("blobs", "f", "widefield", 0), stack, 0, None, "planes", stack, 0, 1.0)
     result = em.adapt_series(loaded, str(tiny_model), 0.01, "cpu", tmp_path)
@@ -181,6 +183,47 @@ def test_adapt_series_scores_the_left_out_planes_before_and_after(tiny_model, bl
     assert result["before"]["identity"]["psnr"] == result["after"]["identity"]["psnr"]
     assert result["before"]["auto"]["psnr"] != result["after"]["auto"]["psnr"]
     assert "| blobs | planes | all but the 3 planes nearest focus |" in em.format_adapt([result], 0.01)
+
+
+def test_rule_study_replays_the_default_rule_and_its_family(tmp_path):
+    """The replayed rule with the shipped thresholds picks what the default rule picked."""
+    rule_study = _script("rule_study")
+    cols = ["identity", "auto", "recon"] + [f"s{k:g}{r}" for k in (0.1, 0.2, 0.3, 0.5) for r in ("", "+res")]
+
+    def row(modality, d, r, gains, auto):
+        out = {"modality": modality, "auto_rule": f"auto: B-C difference {d} sigma, reconstruction residual {r} sigma"}
+        for c in cols:
+            g = auto if c == "auto" else gains.get(c, 0.0)
+            out[f"{c}_psnr"], out[f"{c}_ssim"] = 20 + g, 0.5 + g / 100
+        return out
+    rows = [row("widefield", 10, 3, {"s0.3+res": 1.0, "s0.5+res": 1.5}, 1.0),  # residual, step 0.3
+            row("widefield", 1, 3, {"s0.3+res": 2.0}, 0.0),  # the planes differ by noise: no step, residual
+            row("brightfield", 10, 1, {"recon": 0.4, "s0.3": -0.5}, 0.4)]  # reconstructed within noise: recon
+    (tmp_path / "grid.json").write_text(json.dumps({"rows": rows}))
+    assert rule_study.column(2.5, 1.5, 10, 3, 0.3, 0) == "s0.3+res"
+    assert rule_study.column(2.5, 1.5, 1, 3, 0.3, 0) == "identity"
+    assert rule_study.column(2.5, 1.5, 10, 1, 0.3, 0) == "recon"
+    for r in rows:
+        r["d"], r["r"] = (float(v) for v in rule_study.SIGMAS.search(r["auto_rule"]).groups())
+    replayed = rule_study.scores(rows, lambda r: rule_study.column(2.5, 1.5, r["d"], r["r"], 0.3, 0))
+    assert replayed == rule_study.scores(rows, lambda r: "auto")
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "rule_study.py"), str(tmp_path / "grid.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| the default rule (auto column) | +0.50 / +0.00 / 0 / +0.005 | +0.40 / +0.40 / 0 / +0.004 |" in proc.stdout
+    assert "widefield +1.75 dB, brightfield +0.40 dB" in proc.stdout  # the best stored decoding of each pair
+
+
+def test_step_direction_rows(tiny_model, blurred_stack):
+    from latent_focus.engine import LatentFocus
+    from latent_focus.io import Stack
+
+    step_direction = _script("step_direction")
+    rows = step_direction.directions(LatentFocus(tiny_model, "cpu"), "blobs", Stack(blurred_stack[:4]), 0)
+    assert [(r["B"], r["C"]) for r in rows] == [(1, 2), (1, 3), (2, 3)]
+    assert all(-1 <= r["correlation"] <= 1 and r["coarse_B"] > 0 and 0 <= r["scale"] <= 1.2 for r in rows)
+    assert all(r["scale_gain"] >= -1e-5 for r in rows)  # a factor of 1 (B as it is, up to rounding) is tried
+    assert step_direction.coarse_contrast(np.ones((32, 32))) == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.real_data
