@@ -53,7 +53,8 @@ def scores(rows: list[dict], pick) -> dict:
 
 
 def line(name: str, result: dict) -> str:
-    return f"| {name} | " + " | ".join(f"{m[0]:+.2f} / {m[1]:+.2f} / {m[2]} / {m[3]:+.3f}" for m in result.values()) + " |"
+    cells = (f"{m[0]:+.2f} / {m[1]:+.2f} / {m[2]} / {m[3]:+.3f}" for m in result.values())
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def main(argv=None) -> None:
@@ -70,7 +71,8 @@ def main(argv=None) -> None:
     r0 = rows[0]
     missing = [f"s{k:g}+res" for k in GRID["residual_step"] if f"s{k:g}+res_psnr" not in r0]
     if missing:
-        p.error(f"{args.json} lacks the columns {', '.join(missing)}; run evaluate_models.py --strengths 0.1 0.2 0.3 0.5")
+        p.error(f"{args.json} lacks the columns {', '.join(missing)}; "
+                "run evaluate_models.py --strengths 0.1 0.2 0.3 0.5")
     modalities = [m for m in MODALITIES if any(r["modality"] == m for r in rows)]
     head = "| rule | " + " | ".join(modalities) + " |"
     print("median gain / worst pair / pairs below -0.2 dB / median SSIM change, per modality\n")

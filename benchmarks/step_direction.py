@@ -9,8 +9,9 @@ the model steps towards focus and negative when it steps away. Beside it, the co
 deviation of the plane blurred by 8 px) of B, C, the focus plane and the decoded step, because in
 brightfield what separates a defocused plane from the focus plane is mostly coarse halo contrast, not
 sharpness; and the gain over identity of B with its deviations from its mean scaled by the best factor
-in 0-1.2, picked with the focus plane (a bound, no rule). Real series come from ``evaluate_models.SERIES`` (default: the HeLa field); ``--sim`` takes
-held-out simulated stacks written by ``scripts/make_training_data.py`` (``--kind`` keeps one kind).
+in 0-1.2, picked with the focus plane (a bound, no rule). Real series come from ``evaluate_models.SERIES``
+(default: the HeLa field); ``--sim`` takes held-out simulated stacks written by
+``scripts/make_training_data.py`` (``--kind`` keeps one kind).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def directions(engine, name: str, stack, focus: int, every: int = 1) -> list[dic
         truth = planes.x[focus] - planes.x[b]
         mean = planes.x[b].mean()
         scaled = max((psnr(planes.x[focus], mean + g * (planes.x[b] - mean)), g) for g in np.linspace(0, 1.2, 25))
-        rows.append({"series": name, "B": b, "C": c, "correlation": float(np.corrcoef(step.ravel(), truth.ravel())[0, 1]),
+        correlation = float(np.corrcoef(step.ravel(), truth.ravel())[0, 1])
+        rows.append({"series": name, "B": b, "C": c, "correlation": correlation,
                      "scale": float(scaled[1]), "scale_gain": scaled[0] - planes.identity_psnr(b),
                      **{f"coarse_{k}": coarse_contrast(v) for k, v in (("B", planes.x[b]), ("C", planes.x[c]),
                                                                          ("focus", planes.x[focus]),

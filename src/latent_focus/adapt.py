@@ -105,10 +105,10 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
     y0, y1 = (0, data.shape[1]) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= y0 < y1 <= data.shape[1]:
         raise InputError(f"rows {rows} lie outside the planes' {data.shape[1]} rows")
-
-    if PRESETS[read_card(base_path).preset].family != "autoencoder":
-        raise InputError(f"{base_path.name} (preset {read_card(base_path).preset}) is no autoencoder of the latent "
-                         "method, the only models adaptation fine-tunes; pass --model default or another one")
+    preset = read_card(base_path).preset
+    if PRESETS[preset].family != "autoencoder":
+        raise InputError(f"{base_path.name} (preset {preset}) is no autoencoder of the latent method, the only "
+                         "models adaptation fine-tunes; pass --model default or another one")
     dev = select_device(device)
     net, card = load_model(base_path, dev)
     crop = min(settings.crop, y1 - y0, data.shape[2]) // net.multiple * net.multiple

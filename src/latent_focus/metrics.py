@@ -187,7 +187,8 @@ def stripe_excess(image: np.ndarray, reference: np.ndarray, frequencies=FOLD_FRE
         out = []
         for gy, gx in frequencies:
             distance = np.hypot(fy - gy, fx - gx)
-            out.append(power[distance <= 0.015].mean() / max(float(np.median(power[(distance > 0.03) & (distance <= 0.08)])), 1e-300))
+            around = float(np.median(power[(distance > 0.03) & (distance <= 0.08)]))
+            out.append(power[distance <= 0.015].mean() / max(around, 1e-300))
         return np.asarray(out)
 
     img, ref = np.asarray(image), np.asarray(reference)
