@@ -1,8 +1,10 @@
 """How far beyond the sharper plane should deblurring step? Gain over identity per pair and per step.
 
-    python benchmarks/step_sweep.py [MODEL] [--sim DIR] [--data ../shared/data] [--fixed K ...] [--json OUT]
+    python benchmarks/step_sweep.py [MODEL] [--series KEY ...] [--sim DIR] [--data ../shared/data] [--fixed K ...]
+        [--json OUT]
 
-Every deblurring pair (B, C) of the real series (or, with ``--sim``, of held-out simulated stacks) is
+Every deblurring pair (B, C) of the real series named by ``--series`` (keys of ``evaluate_models.SERIES``;
+default the HeLa field and the bead), or, with ``--sim``, of held-out simulated stacks, is
 decoded at latent steps ``z_B + k (z_B - z_C)`` for ``k`` on a grid from 0 (the model's reconstruction
 of B) to 5. Eq. 2 is ``k = d_B / (d_C - d_B)``; the model's calibrated strength ``s`` takes ``s`` times
 that step. The best grid step of each pair is picked *with* the real in-focus plane, which no real use
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate_models import REPO, load_engine, load_series
+from evaluate_models import REPO, SERIES, load
 from latent_focus.engine import LatentFocus
+from latent_focus.errors import InputError
 from latent_focus.evaluate import StackPlanes
+from latent_focus.io import read_stack
 from latent_focus.latent import combine, eq2_step
 
 STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), np.arange(3, 5.01, 0.5)]), 2)
@@ -75,10 +79,40 @@ def table(rows: list[dict], strength: float, fixed=()) -> str:
     return "\n".join(lines)
 
 
+def simulated_series(folder: Path) -> list[tuple[str, object, int]]:
+    """Held-out stacks written by scripts/make_training_data.py (focus = the plane at z = 0)."""
+    recipe = json.loads((folder / "recipe.json").read_text())
+    return [(r["file"], read_stack(folder / r["file"]), int(np.argmin(np.abs(r["z_um"])))) for r in recipe]
+
+
+def load_series(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:
+    """(name, stack, focus) of the series ``--sim`` or ``--series`` names; a missing file is a usage error."""
+    if args.sim is not None and not (args.sim / "recipe.json").is_file():
+        parser.error(f"--sim {args.sim}: no recipe.json there; pass a folder written by scripts/make_training_data.py")
+    try:
+        if args.sim is not None:
+            return simulated_series(args.sim)
+        return [(s.key, got.stack, got.focus) for s in SERIES if s.key in args.series
+                for got in [load(s, args.data)]]
+    except (FileNotFoundError, InputError) as err:
+        where = f"--sim {args.sim}" if args.sim is not None else f"--data {args.data}"
+        parser.error(f"{where}: {err}")
+
+
+def load_engine(parser: argparse.ArgumentParser, model: str, device: str) -> LatentFocus:
+    """The model's engine; an unknown model or device stops with the library's message (exit 2)."""
+    try:
+        return LatentFocus(model, device)
+    except InputError as err:
+        parser.error(str(err))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", default="default")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--series", nargs="+", choices=[s.key for s in SERIES], default=["hela", "bead"],
+                   help="the real series to sweep (default: hela bead)")
     p.add_argument("--sim", type=Path, default=None, help="held-out simulated stacks instead of the real series")
     p.add_argument("--device", default="auto")
     p.add_argument("--fixed", type=float, nargs="+", default=[], metavar="K",
@@ -89,7 +123,7 @@ def main(argv=None) -> None:
         p.error(f"--fixed {' '.join(map(str, args.fixed))}: steps are 0 or more (0 is the reconstruction of B)")
     engine = load_engine(p, args.model, args.device)
     series = load_series(p, args)
-    rows = [row for name, stack, focus, _ in series for row in sweep(engine, name, stack, focus, args.fixed)]
+    rows = [row for name, stack, focus in series for row in sweep(engine, name, stack, focus, args.fixed)]
     print(f"model: {args.model} on {engine.device_name}, calibrated strength {engine.strength:.2f}\n")
     print(table(rows, engine.strength, args.fixed))
     if args.json:

@@ -44,11 +44,21 @@ def main(argv=None) -> None:
     p.add_argument("--brightfield", type=int, default=24)
     p.add_argument("--brightfield-dz", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                    help="range of the brightfield plane spacing in um (9 planes per stack)")
+    p.add_argument("--brightfield-condenser", type=float, nargs=2, default=(0.1, 0.4), metavar=("MIN", "MAX"),
+                   help="range of the brightfield condenser NA")
+    p.add_argument("--brightfield-phase", type=float, nargs=2, default=(0.3, 1.5), metavar=("MIN", "MAX"),
+                   help="range of the brightfield objects' peak phase in radians")
+    p.add_argument("--brightfield-bandwidth", type=float, default=0.0, metavar="UM",
+                   help="brightfield white light: average 5 wavelengths over 0.55 um -+ UM/2 (0: monochromatic)")
+    p.add_argument("--brightfield-shading", type=float, default=0.0, metavar="MAX",
+                   help="uneven brightfield illumination: a ramp of up to -+MAX, drawn per stack")
+    p.add_argument("--brightfield-8bit", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of brightfield stacks recorded by an 8-bit camera (clear background at 120-200)")
     p.add_argument("--widefield-photons", type=float, nargs=2, default=(300.0, 6000.0), metavar=("MIN", "MAX"),
                    help="range of the widefield peak photon count, drawn log-uniformly (more photons, less noise)")
     p.add_argument("--seed", type=int, default=2023)
     args = p.parse_args(argv)
-    for option in ("brightfield_dz", "widefield_photons"):
+    for option in ("brightfield_dz", "widefield_photons", "brightfield_condenser", "brightfield_phase"):
         low, high = getattr(args, option)
         if not 0 < low <= high:
             p.error(f"--{option.replace('_', '-')} needs 0 < MIN <= MAX; got {low:g} {high:g}")
@@ -82,9 +92,16 @@ def main(argv=None) -> None:
             dz = float(rng.uniform(*args.brightfield_dz))
             z = _planes(rng, dz)
             params = dict(modality="brightfield", na=float(rng.uniform(0.3, 0.75)),
-                          na_condenser=float(rng.uniform(0.1, 0.4)), wavelength_um=0.55, pixel_size_um=px,
-                          phase_rad=float(rng.uniform(0.3, 1.5)), absorption=float(rng.uniform(0.0, 0.1)),
-                          photons=float(rng.uniform(3000, 20000)), read_noise_e=float(rng.uniform(1, 3)))
+                          na_condenser=float(rng.uniform(*args.brightfield_condenser)), wavelength_um=0.55,
+                          pixel_size_um=px, phase_rad=float(rng.uniform(*args.brightfield_phase)),
+                          absorption=float(rng.uniform(0.0, 0.1)), photons=float(rng.uniform(3000, 20000)),
+                          read_noise_e=float(rng.uniform(1, 3)))
+            if args.brightfield_bandwidth > 0:
+                params["bandwidth_um"] = args.brightfield_bandwidth
+            if args.brightfield_shading > 0:
+                params["shading"] = float(rng.uniform(0, args.brightfield_shading))
+            if args.brightfield_8bit > 0 and rng.uniform() < args.brightfield_8bit:
+                params.update(bit_depth=8, offset=0.0, gain=float(rng.uniform(120, 200)) / params["photons"])
         stack = defocus_stack(img, z, seed=int(rng.integers(2**31)), **params)
         name = f"{kind}_{i:03d}.tif"
         tifffile.imwrite(args.out / name, stack.astype(np.float32), imagej=True,

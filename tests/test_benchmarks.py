@@ -1,4 +1,5 @@
-"""Benchmark and data scripts: bench.py JSON keys; step_sweep.py agrees with evaluate; bad input refused."""
+"""Benchmark and data scripts: bench.py JSON keys; the real-data benchmark's columns, summaries, training check
+and adaptation split; step_sweep.py agrees with evaluate; bad input refused."""
 
 from __future__ import annotations
 
@@ -77,11 +78,14 @@ def test_step_sweep_agrees_with_evaluate(tiny_model, blurred_stack):
     assert f"{np.mean([r['eq2'] for r in rows]):+.2f} dB" == mean_all.split(" | ")[2]
 
 
-@pytest.mark.parametrize("script", ["step_sweep.py", "evaluate_models.py"])
-@pytest.mark.parametrize("args, message", [
-    (["nosuch"], "no model 'nosuch'"),
-    (["default", "--sim", "{tmp}"], "no recipe.json there"),
-    (["default", "--data", "{tmp}"], "brightfield_hela_set1"),
+@pytest.mark.parametrize("script, args, message", [
+    ("step_sweep.py", ["nosuch"], "no model 'nosuch'"),
+    ("step_sweep.py", ["default", "--sim", "{tmp}"], "no recipe.json there"),
+    ("step_sweep.py", ["default", "--data", "{tmp}"], "bead_widefield_epfl"),
+    ("evaluate_models.py", ["nosuch"], "no model 'nosuch'"),
+    ("evaluate_models.py", ["default", "--data", "{tmp}"], "neubias_widefield_nucleus_hoechst"),
+    ("evaluate_models.py", ["default", "--leave-out", "nosuch=default"], "--leave-out takes NAME=MODEL"),
+    ("evaluate_models.py", ["default", "--strengths", "1.5"], "each is a fraction in (0, 1]"),
 ])
 def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -90,6 +94,164 @@ def test_benchmark_scripts_refuse_bad_input_in_one_line(tmp_path, script, args, 
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr.splitlines()[-1]
+
+
+def _script(name: str):
+    """A script of benchmarks/ imported as a module."""
+    import importlib
+
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH.parent))
+
+
+def test_latent_columns_are_what_the_latent_method_returns(tiny_model, blurred_stack):
+    """Each latent column of the benchmark is the latent method's own result for that pair and setting."""
+    from latent_focus.evaluate import latent_cases
+    from latent_focus.io import Stack
+    from latent_focus.methods import load_method, run
+    from latent_focus.methods.latent import LatentParams, StackJob
+    from latent_focus.metrics import psnr
+
+    stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs")
+    method = load_method("latent", str(tiny_model), "cpu")
+    images = {}
+
+    def score(b, image):
+        images.setdefault(b, []).append(image)
+        return {"psnr": psnr(stack.data[0], image), "ssim": 0.0}
+
+    rows = latent_cases(method, stack, 0, [(2, 4), (1, 2)], strengths=(0.3,), score=score)
+    assert [(r["B"], r["C"]) for r in rows] == [(2, 4), (1, 2)] and "auto_rule" in rows[0]
+    names = ["identity", "pixel", "auto", "model", "model+res", "eq2", "eq2+res", "recon", "s0.3", "s0.3+res"]
+    assert [k[:-5] for k in rows[0] if k.endswith("_psnr")] == names
+    job = StackJob(method.engine, stack, LatentParams(), focus=0)
+    for row, (b, c) in zip(rows, [(2, 4), (1, 2)]):
+        got = dict(zip(names, images[b][-len(names):]))
+        alpha = row["alpha"]
+        assert alpha == pytest.approx(1 - b / c, abs=1e-4)
+        for name, setting in (("auto", "auto"), ("model", "model"), ("eq2", "1"), ("s0.3", "0.3")):
+            restored = run(method.restore(stack, b, LatentParams(alpha=alpha, strength=setting), partner=c))
+            if name != "auto":  # the method's own focus finding does not change an explicit alpha
+                np.testing.assert_allclose(got[name], restored.image, rtol=1e-5, atol=1e-3)
+        recon = job.reconstruction(b)
+        np.testing.assert_allclose(got["recon"], recon, rtol=1e-5, atol=1e-3)
+        for name in ("model", "eq2", "s0.3"):
+            np.testing.assert_allclose(got[f"{name}+res"], stack.data[b] + got[name] - recon, rtol=1e-5, atol=1e-2)
+        np.testing.assert_allclose(got["identity"], stack.data[b])
+
+
+def test_summary_gives_medians_worst_pair_and_losses():
+    em = _script("evaluate_models")
+    rows = [{"series": "s", "B": b, "C": b + 1, "identity_psnr": 20.0, "identity_ssim": 0.5,
+             "auto_psnr": 20.0 + g, "auto_ssim": 0.5 + g / 100} for b, g in enumerate([1.0, -0.5, 2.0, 0.1])]
+    summ = em.summary(rows)
+    assert summ["auto"]["gain_db"] == pytest.approx(0.55) and summ["auto"]["worst_gain_db"] == pytest.approx(-0.5)
+    assert summ["auto"]["worst_pair"] == "s B=1 C=2" and summ["auto"]["losing"] == 1
+    assert summ["auto"]["ssim_gain"] == pytest.approx(0.0055) and summ["identity"]["psnr"] == 20.0
+    table = em.format_summary("test", summ)
+    assert "| auto | 4 | 20.55 | 0.506 | +0.55 dB | +0.006 | -0.50 dB (s B=1 C=2) | 1 |" in table
+
+
+def test_training_data_and_adaptation_split(tiny_model, blurred_stack):
+    from latent_focus.io import Stack
+
+    em = _script("evaluate_models")
+    assert em._sha(blurred_stack) in em.trained_on(str(tiny_model))
+    series = em.Series("many", "f", "widefield", 10)
+    many = Stack(np.repeat(blurred_stack, 3, axis=0)[:21], None, None, np.float32, "many")
+    split = em.adapt_split(em.Loaded(series, many, 10, None, "planes", many, 10, 1.0))
+    assert split["protocol"] == "planes" and split["scored_B"] == [8, 9, 11, 12]
+    assert split["adapt_planes"] == [*range(0, 8), *range(13, 21)] and split["rows"] is None
+    few = Stack(np.concatenate([blurred_stack[:6]] * 1), None, None, np.float32, "few")
+    split = em.adapt_split(em.Loaded(series, few, 3, None, "planes", few, 3, 1.0))
+    assert split["protocol"] == "halves" and split["rows"] == (0, 48) and 3 not in split["adapt_planes"]
+
+
+def test_adapt_series_scores_the_left_out_planes_before_and_after(tiny_model, blurred_stack, tmp_path):
+    from latent_focus.io import Stack
+
+    em = _script("evaluate_models")
+    stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs")
+    loaded = em.Loaded(em.Series("blobs", "f", "widefield", 0), stack, 0, None, "planes", stack, 0, 1.0)
+    result = em.adapt_series(loaded, str(tiny_model), 0.01, "cpu", tmp_path)
+    assert result["protocol"] == "planes" and result["adapt_planes"] == [3, 4, 5, 6]
+    assert result["scored_B"] == [1, 2] and result["pairs"] == 9  # B = 1 with C = 2..6, B = 2 with C = 3..6
+    assert result["steps"] >= 1 and {r["B"] for r in result["rows_after"]} == {1, 2}
+    assert result["before"]["identity"]["psnr"] == result["after"]["identity"]["psnr"]
+    assert result["before"]["auto"]["psnr"] != result["after"]["auto"]["psnr"]
+    assert "| blobs | planes | all but the 3 planes nearest focus |" in em.format_adapt([result], 0.01)
+
+
+def test_rule_study_replays_the_default_rule_and_its_family(tmp_path):
+    """The replayed rule with the shipped thresholds picks what the default rule picked."""
+    rule_study = _script("rule_study")
+    cols = ["identity", "auto", "recon"] + [f"s{k:g}{r}" for k in (0.1, 0.2, 0.3, 0.5) for r in ("", "+res")]
+
+    def row(modality, d, r, gains, auto):
+        out = {"modality": modality, "auto_rule": f"auto: B-C difference {d} sigma, reconstruction residual {r} sigma"}
+        for c in cols:
+            g = auto if c == "auto" else gains.get(c, 0.0)
+            out[f"{c}_psnr"], out[f"{c}_ssim"] = 20 + g, 0.5 + g / 100
+        return out
+    rows = [row("widefield", 10, 3, {"s0.3+res": 1.0, "s0.5+res": 1.5}, 1.0),  # residual, step 0.3
+            row("widefield", 1, 3, {"s0.3+res": 2.0}, 0.0),  # the planes differ by noise: no step, residual
+            row("brightfield", 10, 1, {"recon": 0.4, "s0.3": -0.5}, 0.4)]  # reconstructed within noise: recon
+    (tmp_path / "grid.json").write_text(json.dumps({"rows": rows}))
+    assert rule_study.column(2.5, 1.5, 10, 3, 0.3, 0) == "s0.3+res"
+    assert rule_study.column(2.5, 1.5, 1, 3, 0.3, 0) == "identity"
+    assert rule_study.column(2.5, 1.5, 10, 1, 0.3, 0) == "recon"
+    for r in rows:
+        r["d"], r["r"] = (float(v) for v in rule_study.SIGMAS.search(r["auto_rule"]).groups())
+    replayed = rule_study.scores(rows, lambda r: rule_study.column(2.5, 1.5, r["d"], r["r"], 0.3, 0))
+    assert replayed == rule_study.scores(rows, lambda r: "auto")
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "rule_study.py"), str(tmp_path / "grid.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| the default rule (auto column) | +0.50 / +0.00 / 0 / +0.005 | +0.40 / +0.40 / 0 / +0.004 |" in proc.stdout
+    assert "widefield +1.75 dB, brightfield +0.40 dB" in proc.stdout  # the best stored decoding of each pair
+
+
+def test_step_direction_rows(tiny_model, blurred_stack):
+    from latent_focus.engine import LatentFocus
+    from latent_focus.io import Stack
+
+    step_direction = _script("step_direction")
+    rows = step_direction.directions(LatentFocus(tiny_model, "cpu"), "blobs", Stack(blurred_stack[:4]), 0)
+    assert [(r["B"], r["C"]) for r in rows] == [(1, 2), (1, 3), (2, 3)]
+    assert all(-1 <= r["correlation"] <= 1 and r["coarse_B"] > 0 and 0 <= r["scale"] <= 1.2 for r in rows)
+    assert all(r["scale_gain"] >= -1e-5 for r in rows)  # a factor of 1 (B as it is, up to rounding) is tried
+    assert step_direction.coarse_contrast(np.ones((32, 32))) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.real_data
+def test_benchmark_scores_real_series_and_refuses_stacks_the_model_saw(shared_data, tmp_path):
+    """Plane units where the spacing is unknown; a stack in a model's training data only in a leave-out run."""
+    from latent_focus.io import read_stack
+    from latent_focus.training import TrainConfig, train
+
+    yeast = read_stack(shared_data / "baby_brightfield_yeast_evolve_testA" / "stack.tif")
+    seen = tmp_path / "seen"
+    for _ in train([yeast], seen, TrainConfig(preset="tiny", steps=1, batch_size=1, crop=64, device="cpu",
+                                               val_fraction=0.0)):
+        pass
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(BENCH.parent / "evaluate_models.py"), str(seen), "--series", "yeast-evolve-A",
+           "bead", "--device", "cpu", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "in the training data of" in proc.stdout and "not scored" in proc.stdout
+    assert "| planes (z spacing unknown) |" in proc.stdout and "#### bead (1 series" in proc.stdout
+    assert "brightfield (" not in proc.stdout
+    report = json.loads(out.read_text())
+    assert {r["series"] for r in report["rows"]} == {"bead"} and len(report["rows"]) == 6
+    proc = subprocess.run([*cmd, "--leave-out", "yeast-evolve-A=default"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "left out of training: scored with default" in proc.stdout and "#### brightfield (1 series" in proc.stdout
+    summ = json.loads(out.read_text())["summary"]["brightfield"]
+    assert summ["identity"]["pairs"] == 2 and {"auto", "model", "eq2", "eq2+res", "recon"} <= set(summ)
 
 
 def test_step_sweep_refuses_negative_fixed_steps():

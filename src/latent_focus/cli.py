@@ -178,6 +178,18 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(p, model=False)
 
+    p = sub.add_parser("adapt", help="adapt a model to one z-stack: a short self-supervised fine-tune on its planes",
+                       description="Fine-tune a model for a few minutes on the planes of one z-stack: its sharper "
+                       "planes are the targets for its blurrier ones, so no in-focus plane is needed. Writes a "
+                       "model folder to use with --model.")
+    p.add_argument("stack", help="the z-stack to deblur (TIFF/OME-TIFF or a folder of per-plane TIFFs)")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--minutes", type=float, default=2.0, help="time budget (default 2; a GPU runs more steps)")
+    p.add_argument("--focus", type=plane_index, default=None,
+                   help="the in-focus plane (default: the sharpest by the variance of the Laplacian)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    _common(p)
+
     p = sub.add_parser("evaluate", help="paper-style table: deblurring and blur synthesis vs baselines")
     p.add_argument("stacks", nargs="+", help="z-stacks with a known in-focus plane")
     p.add_argument("--focus", nargs="+", type=plane_index, required=True,
@@ -455,6 +467,23 @@ class _ProgressBar:
             self.stream.write("\n")
 
 
+def _cmd_adapt(args) -> int:
+    from .adapt import adapt
+    from .io import read_stack
+
+    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    bar = _ProgressBar()
+    last = None
+    for progress in adapt(stack, args.output, args.model, args.minutes, focus=args.focus, device=args.device,
+                          overwrite=args.overwrite):
+        bar.update(progress)
+        last = progress
+    bar.close()
+    print(f"saved {args.output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
+          f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {args.output}", file=sys.stderr)
+    return 0
+
+
 def _fmt_s(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s"
@@ -560,8 +589,8 @@ def _cmd_view(args) -> int:
 
 
 COMMANDS = {"restore": _cmd_restore, "methods": _cmd_methods, "batch": _cmd_batch, "synthesize": _cmd_synthesize,
-            "deblur": _cmd_deblur, "train": _cmd_train, "evaluate": _cmd_evaluate, "calibrate": _cmd_calibrate,
-            "models": _cmd_models, "view": _cmd_view}
+            "deblur": _cmd_deblur, "train": _cmd_train, "adapt": _cmd_adapt, "evaluate": _cmd_evaluate,
+            "calibrate": _cmd_calibrate, "models": _cmd_models, "view": _cmd_view}
 
 
 def main(argv: list[str] | None = None) -> int:

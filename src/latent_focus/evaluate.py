@@ -250,6 +250,66 @@ def check_focus(focus: list[int], n_stacks: int) -> list[int]:
     return focus
 
 
+#: how :func:`latent_cases` decodes each pair: the strength setting of the ``latent`` method, and whether the
+#: result is taken as decoded (``plain``) or as ``x_B + D(z') - D(z_B)`` (``res``); ``auto`` decides by itself
+LATENT_COLUMNS = {"auto": ("auto", None), "model": ("model", False), "model+res": ("model", True),
+                  "eq2": ("1", False), "eq2+res": ("1", True), "recon": (None, False)}
+
+
+def latent_cases(method, stack: Stack, focus: int, pairs=None, strengths=(), score=None) -> list[dict]:
+    """Every deblurring pair of one stack decoded as the ``latent`` method does, for several strength settings.
+
+    ``method`` is a loaded ``latent`` method; one :class:`~latent_focus.methods.latent.StackJob` per stack,
+    given the known ``focus``, encodes each plane once for every pair and setting. Columns
+    (:data:`LATENT_COLUMNS`): ``auto`` (the default rule, with its own choice of decoding), ``model`` and
+    ``eq2`` (the calibrated strength and Eq. 2, decoded plainly) and their residual decodings
+    ``x_B + D(z') - D(z_B)``, ``recon`` (``D(E(x_B))``, no step), plus ``s<k>`` and ``s<k>+res`` for each
+    fixed fraction ``k`` in ``strengths``. ``pairs`` limits the ``(B, C)`` pairs (default: all of
+    :func:`latent_focus.focus.deblur_pairs`). ``score(b, image) -> dict`` adds the keys it returns for each
+    decoded image (default: PSNR and SSIM against the focus plane, on the model's normalisation).
+    """
+    from .methods.latent import LatentParams, StackJob
+
+    focus = check_plane_index(focus, stack.n_planes)
+    rel = plane_positions(stack.n_planes, stack.z_um) - plane_positions(stack.n_planes, stack.z_um)[focus]
+    job = StackJob(method.engine, stack, LatentParams(), focus=focus)
+    x = job.norm.normalize(stack.data)
+    if score is None:
+        def score(b, image):
+            out = job.norm.normalize(image)
+            return {"psnr": psnr(x[focus], out), "ssim": ssim(x[focus], out)}
+    columns = dict(LATENT_COLUMNS)
+    for k in strengths:
+        columns[f"s{k:g}"], columns[f"s{k:g}+res"] = (repr(check_strength(k)), False), (repr(check_strength(k)), True)
+    rows = []
+    for b, c in (deblur_pairs(rel, focus) if pairs is None else pairs):
+        alpha = alpha_from_defocus(rel[b], rel[c])
+        row = {"B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
+               **{f"identity_{k}": v for k, v in score(b, stack.data[b]).items()}}
+        pixel = extrapolate(stack.data[b], stack.data[c], alpha).astype(np.float32)
+        row.update({f"pixel_{k}": v for k, v in score(b, pixel).items()})
+        decoded = {}
+        for name, (setting, residual) in columns.items():
+            if setting is None:
+                image = job.reconstruction(b)
+            else:
+                if setting not in decoded:
+                    result = job.with_params(LatentParams(alpha=alpha, strength=setting)).restore(b, c)
+                    plain = result.image
+                    if result.info["decoding"] == "residual":  # only the default rule decodes residually
+                        plain = plain - stack.data[b] + job.reconstruction(b)
+                    decoded[setting] = (result, plain)
+                    if setting == "auto":
+                        row["auto_rule"] = result.info["rule"]
+                result, plain = decoded[setting]
+                image = result.image if residual is None else plain
+                if residual:
+                    image = stack.data[b] + plain - job.reconstruction(b)
+            row.update({f"{name}_{k}": v for k, v in score(b, image).items()})
+        rows.append(row)
+    return rows
+
+
 def method_cases(method, stack: Stack, focus: int, max_cases: int | None = None) -> list[dict]:
     """Score a restoration method on every deblurring case of one stack against its in-focus plane.
 

@@ -158,3 +158,40 @@ def noise_sigma(plane: np.ndarray) -> float:
     m = (p[:-2, :-2] - 2 * p[:-2, 1:-1] + p[:-2, 2:] - 2 * p[1:-1, :-2] + 4 * p[1:-1, 1:-1] - 2 * p[1:-1, 2:]
          + p[2:, :-2] - 2 * p[2:, 1:-1] + p[2:, 2:])
     return float(np.sqrt(np.pi / 2) * np.abs(m).sum() / (6.0 * (p.shape[0] - 2) * (p.shape[1] - 2)))
+
+
+#: the frequencies (cycles per pixel, (f_y, f_x)) of the stripe and grid texture a 2 x 2 pixel fold can leave:
+#: columns or rows alternating every pixel or every two pixels, and the checkerboard
+FOLD_FREQUENCIES = ((0.0, 0.5), (0.5, 0.0), (0.0, 0.25), (0.25, 0.0), (0.5, 0.5))
+
+
+def stripe_excess(image: np.ndarray, reference: np.ndarray, frequencies=FOLD_FREQUENCIES) -> float:
+    """How much more than ``reference`` the spectrum of ``image`` peaks at a stripe frequency.
+
+    Each plane is windowed by a round Hann window (whose leakage favours no direction). For each of
+    ``frequencies`` (cycles per pixel, ``(f_y, f_x)``; default :data:`FOLD_FREQUENCIES`) the mean power within
+    0.015 of it is divided by the median power 0.03-0.08 away: a stripe texture, even one too faint to see
+    without stretching the contrast, makes a peak there, while noise and blurred content do not. The result
+    is the largest ratio of ``image``'s peak to ``reference``'s (the latter taken as at least 1): about 1
+    or less for a plane without stripes of its own.
+    """
+    def peaks(plane: np.ndarray) -> np.ndarray:
+        p = np.asarray(plane, dtype=np.float64)
+        if p.ndim != 2 or min(p.shape) < 32:
+            raise ValueError(f"stripe_excess needs (y, x) planes of at least 32 x 32; got shape {p.shape}")
+        yy, xx = np.mgrid[:p.shape[0], :p.shape[1]]
+        r = np.hypot((yy - (p.shape[0] - 1) / 2) / p.shape[0], (xx - (p.shape[1] - 1) / 2) / p.shape[1])
+        window = np.where(r < 0.5, 0.5 + 0.5 * np.cos(2 * np.pi * r), 0.0)
+        power = np.abs(np.fft.fft2((p - p.mean()) * window)) ** 2
+        fy, fx = np.abs(np.fft.fftfreq(p.shape[0]))[:, None], np.abs(np.fft.fftfreq(p.shape[1]))[None, :]
+        out = []
+        for gy, gx in frequencies:
+            distance = np.hypot(fy - gy, fx - gx)
+            around = float(np.median(power[(distance > 0.03) & (distance <= 0.08)]))
+            out.append(power[distance <= 0.015].mean() / max(around, 1e-300))
+        return np.asarray(out)
+
+    img, ref = np.asarray(image), np.asarray(reference)
+    if img.shape != ref.shape:
+        raise ValueError(f"shapes differ: {img.shape} vs {ref.shape}")
+    return float(np.max(peaks(img) / np.maximum(peaks(ref), 1.0)))

@@ -34,9 +34,9 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
                   na: float = 0.75, wavelength_um: float = 0.52, n_immersion: float = 1.0,
                   n_sample: float = 1.33, depth_um: float = 0.0, psf_z_um=None, psf_pixel_um: float | None = None,
                   na_condenser: float = 0.3, phase_rad: float = 1.0, absorption: float = 0.05,
-                  photons: float | None = None, background_photons: float = 0.0, gain: float = 1.0,
-                  read_noise_e: float = 1.5, offset: float = 100.0, bit_depth: int | None = 16,
-                  mode: str = "reflect", seed=None) -> np.ndarray:
+                  bandwidth_um: float = 0.0, shading: float = 0.0, photons: float | None = None,
+                  background_photons: float = 0.0, gain: float = 1.0, read_noise_e: float = 1.5,
+                  offset: float = 100.0, bit_depth: int | None = 16, mode: str = "reflect", seed=None) -> np.ndarray:
     """Simulate a defocus z-stack of one field from an in-focus image.
 
     Parameters
@@ -58,6 +58,13 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
         z positions (um) and lateral pixel size (um) of a bead stack passed as ``psf``.
     na_condenser, phase_rad, absorption : float
         Brightfield condenser NA, object phase (rad) and absorption.
+    bandwidth_um : float
+        Brightfield: 0 for monochromatic light at ``wavelength_um``; else the intensities of 5 wavelengths
+        spread evenly over ``wavelength_um -+ bandwidth_um / 2`` are averaged (white light, which washes
+        out the coherent fringes of far defocus).
+    shading : float
+        Brightfield: uneven illumination, the same in every plane: a linear ramp in a random direction
+        from ``1 - shading`` to ``1 + shading`` (drawn from ``seed`` before the noise).
     photons : float, optional
         If given, noise is added: widefield images are scaled so the 99.9th percentile of the in-focus image
         gives ``photons`` expected photons; brightfield clear background gives ``photons``. Then
@@ -84,8 +91,9 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
             t = img
         else:
             t = transmission_from_image(img, phase_rad=phase_rad, absorption=absorption)
-        clean = brightfield_defocus(t, z, wavelength_um, pixel_size_um, na_objective=na,
-                                    na_condenser=na_condenser, n_medium=n_immersion, mode=mode)
+        waves = [wavelength_um] if bandwidth_um <= 0 else np.linspace(-0.5, 0.5, 5) * bandwidth_um + wavelength_um
+        clean = np.mean([brightfield_defocus(t, z, w, pixel_size_um, na_objective=na, na_condenser=na_condenser,
+                                             n_medium=n_immersion, mode=mode) for w in waves], axis=0)
         scale = 1.0
     else:
         img = check_image(img, "infocus").astype(np.float64)
@@ -124,6 +132,11 @@ def defocus_stack(infocus, z_um, *, modality: str = "widefield", psf="born_wolf"
     photons = positive("photons", photons, "Pass the expected photons at the brightest in-focus pixels, e.g. 1000.")
     lam = np.clip(clean.astype(np.float64) * scale * photons, 0, None)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if modality == "brightfield" and shading > 0:
+        angle = rng.uniform(0, 2 * np.pi)
+        yy, xx = np.mgrid[:lam.shape[-2], :lam.shape[-1]]
+        ramp = np.cos(angle) * yy / max(lam.shape[-2] - 1, 1) + np.sin(angle) * xx / max(lam.shape[-1] - 1, 1)
+        lam = lam * (1 + shading * (2 * (ramp - ramp.min()) / max(np.ptp(ramp), 1e-12) - 1))
     return add_camera_noise(lam, gain=gain, read_noise_e=read_noise_e, offset=offset, bit_depth=bit_depth,
                             rng=rng, background_photons=background_photons)
 

@@ -9,6 +9,7 @@ plane indices (and the output says so).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ class LatentMethod(Method):
     # -- one plane -------------------------------------------------------------------------------
     def restore(self, stack: Stack, plane: int, params: LatentParams, partner: int | None = None):
         """Deblur ``plane`` (B) with ``partner`` (C), or with its neighbour further from focus when None."""
-        job = _StackJob(self.engine, stack, params)
+        job = StackJob(self.engine, stack, params)
         yield Progress(0, 1, "encoding")
         result = job.restore(check_plane_index(plane, stack.n_planes),
                              None if partner is None else check_plane_index(partner, stack.n_planes))
@@ -82,7 +83,7 @@ class LatentMethod(Method):
 
     def restore_planes(self, stack: Stack, planes: list[int], params: LatentParams):
         """Deblur each plane with its neighbour further from focus; neighbouring planes share their latents."""
-        job = _StackJob(self.engine, stack, params)
+        job = StackJob(self.engine, stack, params)
         results = []
         for k, p in enumerate(planes):
             results.append(job.restore(check_plane_index(p, stack.n_planes), None))
@@ -91,18 +92,28 @@ class LatentMethod(Method):
         return results
 
 
-class _StackJob:
-    """One stack being deblurred: its normalisation, focus, positions and the latents still needed."""
+class StackJob:
+    """One stack being deblurred: its normalisation, focus, positions and the latents still needed.
 
-    def __init__(self, engine: LatentFocus, stack: Stack, params: LatentParams):
+    ``focus`` is the in-focus plane when known (evaluation on stacks with a known focus); by default the
+    sharpest plane by :func:`~latent_focus.focus.find_focus`.
+    """
+
+    def __init__(self, engine: LatentFocus, stack: Stack, params: LatentParams, focus: int | None = None):
         self.engine, self.stack, self.params = engine, stack, params
         self.norm: Normalizer = engine.normalizer(stack.data)
-        self.focus = find_focus(stack.data)
+        self.focus = find_focus(stack.data) if focus is None else check_plane_index(focus, stack.n_planes)
         self.known_z = stack.z_um is not None
         self.pos = plane_positions(stack.n_planes, stack.z_um)
         self.tile = params.tile
         self._latents: dict[int, Encoded] = {}
         self._recon: dict[int, np.ndarray] = {}
+
+    def with_params(self, params: LatentParams) -> "StackJob":
+        """The same job with other parameters, sharing the latents and reconstructions already computed."""
+        job = copy.copy(self)
+        job.params = params
+        return job
 
     def latent(self, i: int) -> Encoded:
         if i not in self._latents:
