@@ -349,3 +349,26 @@ def test_closing_the_viewer_from_a_script_while_jobs_run(tmp_path, show):
                          capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "closed" in res.stdout
+
+
+def test_adapt_to_this_stack_saves_a_user_model_and_uses_it(viewer_panel, qtbot, monkeypatch):
+    """The button fine-tunes the chosen model on the layer's planes, then the panel runs and names the result."""
+    from latent_focus.models import read_card
+    from latent_focus.napari import panel as panel_module
+
+    monkeypatch.setattr(panel_module, "ADAPT_MINUTES", 0.02)  # about one second instead of two minutes
+    viewer, panel = viewer_panel
+    assert not panel.adapt_button.isHidden() and panel.adapt_button.isEnabled()
+    before = {k: v.clone() for k, v in load_method("latent", "user:test", "cpu").engine.model.state_dict().items()}
+    panel.adapt_button.click()
+    qtbot.waitUntil(lambda: not panel.busy and panel.model() == "user:nuclei-defocus-adapted"
+                    and "adapted to" in panel.model_label.text(), timeout=TIMEOUT)
+    assert "nuclei-defocus-adapted" in panel.model_label.text()
+    card = read_card(panel_module.find_model("user:nuclei-defocus-adapted"))
+    assert card.extra["adapted"]["from"] == "test" and card.extra["adapted"]["steps"] >= 1
+    after = load_method("latent", "user:nuclei-defocus-adapted", "cpu").engine.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    panel.adapt_button.click()  # a second run never overwrites the first
+    qtbot.waitUntil(lambda: not panel.busy and panel.model() == "user:nuclei-defocus-adapted-2", timeout=TIMEOUT)
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("richardson-lucy"))
+    assert panel.adapt_button.isHidden()

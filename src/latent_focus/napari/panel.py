@@ -36,14 +36,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..adapt import DEFAULT_MINUTES as ADAPT_MINUTES
+from ..adapt import adapt
 from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..focus import blurrier_neighbour, parse_planes
 from ..io import Stack
 from ..latent import describe_t
 from ..methods import PAIR, get_method, list_methods, load_method
+from ..methods.base import Progress
 from ..methods.latent.jobs import T_MAX, LiveJob, LiveResult, latent_view, synthesize_levels
-from ..models import list_models, model_family
+from ..models import find_model, list_models, model_family, read_card, user_models_dir
 from . import layers as L
 from .events import model_events, panel_state
 from .latent_plot import LatentPlot
@@ -150,6 +153,11 @@ class LatentFocusPanel(QWidget):
         self.device_combo.setToolTip("auto tries CUDA, then Apple MPS, then the CPU")
         self.model_label = QLabel("no model loaded")
         self.model_label.setWordWrap(True)
+        self.adapt_button = QPushButton("Adapt to this stack")
+        self.adapt_button.setToolTip(
+            f"fine-tune the chosen model on this layer's own planes for about {ADAPT_MINUTES:g} minutes (its "
+            "sharper planes teach its blurrier ones; no in-focus reference needed), save it as a user model "
+            "and use it from then on")
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.device_combo)
@@ -161,6 +169,7 @@ class LatentFocusPanel(QWidget):
         top.addRow("Method", self.method_combo)
         top.addRow("Model", model_row)
         top.addRow("", self.model_label)
+        top.addRow("", self.adapt_button)
 
         # -- the Restore tab: planes, the method's options, its section, progress
         self.sharp_spin, self.blurry_spin = QSpinBox(), QSpinBox()
@@ -285,6 +294,7 @@ class LatentFocusPanel(QWidget):
         self.synth_button.clicked.connect(self.synthesize)
         self.view_button.clicked.connect(self.show_latent_view)
         self.cancel_button.clicked.connect(self.cancel)
+        self.adapt_button.clicked.connect(self.adapt_to_stack)
         self._reset_scores()
         self._update_t_label()
 
@@ -472,6 +482,8 @@ class LatentFocusPanel(QWidget):
         self.pair_widget.setVisible(pair)
         self.follow_check.setVisible(pair)
         self.one_button.setText("Deblur B with C" if pair else "Deblur this plane")
+        self.adapt_button.setVisible(cls.model_family == "autoencoder")
+        self.adapt_button.setEnabled(layer is not None and n >= 3)
         for w in (self.one_button, self.many_button):
             w.setEnabled(layer is not None and (n >= 2 or not pair))
         for i in (1, 2):
@@ -531,7 +543,11 @@ class LatentFocusPanel(QWidget):
 
     def _method_loaded(self, method) -> None:
         panel_state.model = self.model() if self.method_class.name == "latent" else panel_state.model
-        self.model_label.setText(f"{self._key()[1] or 'built in'} on {method.device_name}"
+        name = self._key()[1] or "built in"
+        adapted = _adapted_to(self.model()) if self.method_class.model_family == "autoencoder" else None
+        if adapted:
+            name += f" (adapted to {adapted})"
+        self.model_label.setText(f"{name} on {method.device_name}"
                                  if self.method_class.uses_model else f"runs on {method.device_name}")
         self._set_form(method.default_params())
 
@@ -792,6 +808,28 @@ class LatentFocusPanel(QWidget):
 
         self.with_method(start)
 
+    # -- adapting the model to the layer's stack --------------------------------------------------
+    def adapt_to_stack(self) -> None:
+        """Fine-tune the chosen model on the layer's stack, save it as a user model, then use it."""
+        layer, stack = self.layer(), self.stack()
+        if layer is None or stack is None:
+            self._set_status("choose a z-stack layer to adapt to", error=True)
+            return
+        base = self.model() or "default"
+        output = _free_folder(user_models_dir(), f"{_safe_name(layer.name)}-adapted")
+
+        def done(_):
+            model_events.changed.emit(str(output))  # re-lists the models here and in the training dock
+            index = self.model_combo.findData(f"user:{output.name}")
+            if index < 0:
+                self.model_combo.add_folder(str(output))
+                index = self.model_combo.currentIndex()
+            self.model_combo.setCurrentIndex(index)
+            self._load_method()
+
+        job = _adapt_progress(adapt(stack, output, base, ADAPT_MINUTES, device=self.device()))
+        self.run_job(job, done, f"Adapting {base} to {layer.name} (saved as user:{output.name})")
+
     def _reset_scores(self) -> None:
         self.plot.set_points(np.zeros((0, 2)), -1, (0.0, 0.0))
         self.scores_label.setText("Press Latent view to plot the latents of every plane and score their linearity "
@@ -882,6 +920,37 @@ class LatentFocusPanel(QWidget):
             self._loader.quit()
         self._disconnect_viewer()
         wait_for_workers()
+
+
+def _adapt_progress(gen):
+    """:func:`latent_focus.adapt.adapt`'s training reports as the panel's progress reports."""
+    try:
+        for p in gen:
+            yield Progress(p.step, max(p.total, 1), f"step {p.step} of {p.total}, loss {p.losses['total']:.3f}, "
+                                                    f"{p.eta_s:.0f} s left")
+    finally:
+        gen.close()
+
+
+def _adapted_to(model: str | None) -> str | None:
+    """The stack file a model was adapted to (its card's ``extra.adapted``), else None."""
+    try:
+        adapted = read_card(find_model(model)).extra.get("adapted")
+    except InputError:
+        return None
+    return Path(adapted["stack"]).name if adapted else None
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "stack"
+
+
+def _free_folder(parent: Path, name: str) -> Path:
+    """``parent/name``, or ``parent/name-2``, ``-3``, ... whichever does not exist yet."""
+    candidate, k = parent / name, 2
+    while candidate.exists():
+        candidate, k = parent / f"{name}-{k}", k + 1
+    return candidate
 
 
 def _single(gen):
