@@ -74,6 +74,7 @@ def _model_key(model) -> str:
 _BUILTIN = (
     "latent",
     "richardson_lucy",
+    "blur_code",
 )
 for _module in _BUILTIN:
     register(import_module(f"{__name__}.{_module}").METHOD)

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..io import Stack, read_stack
 from ..models import PRESETS, list_models, read_card, user_models_dir
 from ..focus import TRIPLET_MODES
+from ..methods.blur_code.training import PRESETS as BLUR_CODE_PRESETS, train_from_config
 from ..training import REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
 from .events import model_events
@@ -382,7 +383,8 @@ class TrainingDock(QWidget):
             return
         if output is None:
             return
-        reports = train(stacks, output, config, init=self.source.currentData(), resume=False, overwrite=replace)
+        run = train_from_config if config.preset in BLUR_CODE_PRESETS else train
+        reports = run(stacks, output, config, init=self.source.currentData(), resume=False, overwrite=replace)
         worker = self.run.start(reports, output)
         worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)
