@@ -119,12 +119,16 @@ class BlurCodeAutoencoder(nn.Module):
             h = down(h)
             feats.append(h)
         raw = [proj(f) for proj, f in zip(self.to_identity, feats)]
-        blur = self.to_blur(self._blur_energy(x))
         if not self.variational:
-            return tuple(raw), None, self.blur_norm(blur), None
+            return tuple(raw), None, self.encode_blur(x), None
         mus, logvars = zip(*(r.chunk(2, dim=1) for r in raw))
-        b_mu, b_logvar = blur.chunk(2, dim=1)
+        b_mu, b_logvar = self.to_blur(self._blur_energy(x)).chunk(2, dim=1)
         return tuple(mus), tuple(logvars), b_mu, b_logvar
+
+    def encode_blur(self, x: torch.Tensor) -> torch.Tensor:
+        """The blur code alone, (B, blur_dim) (the mean for the ML-VAE); it does not run the identity encoder."""
+        blur = self.to_blur(self._blur_energy(x))
+        return blur.chunk(2, dim=1)[0] if self.variational else self.blur_norm(blur)
 
     def _blur_energy(self, x: torch.Tensor) -> torch.Tensor:
         """Log mean energies of the plane's Laplacian-pyramid bands and of each channel of the blur branch at each

@@ -5,7 +5,7 @@ code (:mod:`latent_focus.models.disentangled`); decoding the identity code with 
 stored in the model card deblurs the plane, and any other code (``--code``) re-blurs it. With
 ``residual`` decoding the result is the plane plus the change the new code makes, ``x + D(c, b') - D(c, b)``,
 so what the autoencoder does not reproduce (fine texture, noise) is kept; ``plain`` decodes ``D(c, b')``.
-A plane whose code is already at or below the in-focus code is returned as it is.
+A plane whose code is already at or below the in-focus code is returned as it is (:func:`codes.deblur`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ...errors import InputError
 from ...io import Stack, check_plane_index
 from ...models.store import find_model
 from ..base import PLANE, Method, Params, Progress, Restored, param
-from .codes import BlurAxis, check_engine, decode_with, mean_code
+from .codes import BlurAxis, check_engine, deblur, decode_with, mean_code
 
 DEFAULT_MODEL = "disentangled"
 DECODINGS = ("model", "residual", "plain")
@@ -113,13 +113,15 @@ class BlurCodeMethod(Method):
         info = {"method": self.name, "model": self.engine.name, "device": self.engine.device_name, "plane": plane,
                 "blur_code": round(own, 6), "in_focus_code": round(self.axis.focus_value, 6),
                 "target_code": round(self.axis.value(target), 6), "decoding": self.decoding(params)}
-        if params.code is None and own <= self.axis.focus_value:
-            info["rule"] = "the plane's blur code is at or below the in-focus code: kept as it is"
-            yield Progress(2, 2, "in focus already")
-            return Restored(image.copy(), info)
         yield Progress(1, 2, "decoding")
-        out = decode_with(self.engine, enc, target, info["decoding"] == "residual", image)
-        info["rule"] = "decoded with the in-focus code" if params.code is None else "decoded with --code"
+        residual = info["decoding"] == "residual"
+        if params.code is None:
+            out, moved = deblur(self.engine, self.axis, enc, image, residual)
+            info["rule"] = ("decoded with the in-focus code" if moved else
+                            "the plane's blur code is at or below the in-focus code: kept as it is")
+        else:
+            out = decode_with(self.engine, enc, target, residual, image)
+            info["rule"] = "decoded with --code"
         yield Progress(2, 2, "decoded")
         return Restored(out, info)
 

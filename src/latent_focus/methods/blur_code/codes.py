@@ -101,6 +101,15 @@ def decode_with(engine: LatentFocus, enc: Encoded, code, residual: bool, plane: 
     return np.asarray(out, dtype=np.float32)
 
 
+def deblur(engine: LatentFocus, axis: BlurAxis, enc: Encoded, plane: np.ndarray, residual: bool,
+           reconstruction: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """The plane decoded with the in-focus code, and whether it was; a plane whose blur code is already at or
+    below the in-focus code is returned as it is (moving its code would add blur)."""
+    if axis.value(mean_code(enc)) <= axis.focus_value:
+        return np.asarray(plane, dtype=np.float32).copy(), False
+    return decode_with(engine, enc, axis.in_focus, residual, plane, reconstruction), True
+
+
 def centre(plane: np.ndarray, side: int = CODE_SIDE) -> np.ndarray:
     """The centre crop of at most ``side`` x ``side`` pixels of a plane."""
     h, w = plane.shape

@@ -1,9 +1,9 @@
 """Scores of a blur-code model on z-stacks with a known in-focus plane: the thesis' table, one stack at a time.
 
 * reconstruction: ``D(E(x))`` against ``x`` for every plane;
-* deblurring: each plane decoded with the in-focus code, against the real in-focus plane (beside the plane
-  as it is, "identity"); in both decodings (``plain``: ``D(c, b_focus)``; ``residual``: ``x + D(c, b_focus)
-  - D(c, b)``);
+* deblurring: each plane decoded with the in-focus code as the method does it (:func:`codes.deblur`: a plane
+  coded at or below the in-focus code is kept), against the real in-focus plane (beside the plane as it is,
+  "identity"); in both decodings (``plain``: ``D(c, b_focus)``; ``residual``: ``x + D(c, b_focus) - D(c, b)``);
 * linearity: the planes' blur codes against their distance from focus (R² of a straight line, and the
   Spearman rank correlation: 1 when the code grows with the distance at every step);
 * disentanglement: the ML-VAE score (:func:`latent_focus.metrics.mlvae_score`) on crops of the stacks,
@@ -24,7 +24,7 @@ from ...engine import LatentFocus
 from ...io import Stack, check_plane_index, plane_positions
 from ...metrics import MLVAEScore, mlvae_score, psnr, r_squared, ssim
 from ...models.disentangled import split_latent
-from .codes import BlurAxis, decode_with, plane_codes
+from .codes import BlurAxis, deblur, plane_codes
 from .losses import flat
 
 SCORE_CROP = 64
@@ -78,9 +78,11 @@ def score_stack(engine: LatentFocus, stack: Stack, focus: int, planes=None, code
         row = {"plane": p, "distance": float(dist[p]), "code": codes.get(p, float("nan")),
                "rec_psnr": psnr(x[p], norm.normalize(rec)), "rec_ssim": ssim(x[p], norm.normalize(rec))}
         if p != focus and p in planes:
-            plain = norm.normalize(decode_with(engine, enc, axis.in_focus, False))
-            residual = x[p] + plain - norm.normalize(rec)
-            row.update(identity_psnr=psnr(target, x[p]), identity_ssim=ssim(target, x[p]),
+            image = stack.data[p]
+            plain = norm.normalize(deblur(engine, axis, enc, image, False)[0])
+            moved_residual, moved = deblur(engine, axis, enc, image, True, rec)
+            residual = norm.normalize(moved_residual)
+            row.update(moved=moved, identity_psnr=psnr(target, x[p]), identity_ssim=ssim(target, x[p]),
                        plain_psnr=psnr(target, plain), plain_ssim=ssim(target, plain),
                        residual_psnr=psnr(target, residual), residual_ssim=ssim(target, residual))
         out.planes.append(row)

@@ -119,11 +119,30 @@ def _cat(codes):
     return torch.cat(codes)
 
 
-def disentangled_losses(model, batch, weights: LossWeights, beta: float = 1.0) -> dict[str, torch.Tensor]:
+def blur_contrastive(ba: torch.Tensor, bb: torch.Tensor, partner: torch.Tensor, same_b: torch.Tensor,
+                     margin: float, length) -> torch.Tensor:
+    """The blur half of Eq. 4.7 per pair: pulls between couple partners' ``a`` codes (and ``b`` codes where they
+    share their blur); pushes of each field's ``b`` code, and its partner's, above its ``a`` code (a 1-D code
+    in that order, see the module docstring). Every ``b`` plane is further from focus than its couple's ``a``
+    planes, so in a focus couple every defocused plane is pushed above both in-focus planes."""
+    keep = same_b.nonzero().flatten()
+    pulls = [contrastive_term(ba, ba[partner], True, margin, length),
+             contrastive_term(bb[keep], bb[partner][keep], True, margin, length)]
+    if ba.shape[1] == 1:
+        pushes = [F.relu(margin - (bb - ba)[:, 0] / length), F.relu(margin - (bb[partner] - ba)[:, 0] / length)]
+    else:
+        pushes = [contrastive_term(ba, bb, False, margin, length)]
+    return torch.cat(pulls + pushes)
+
+
+def disentangled_losses(model, batch, weights: LossWeights, beta: float = 1.0,
+                        blur_batch=None) -> dict[str, torch.Tensor]:
     """Eq. 4.5's terms for one batch; ``"total"`` is the weighted sum (see the module docstring).
 
     All decodes of a step (reconstructions and cross-reconstructions) run as one batch, and so do the
-    re-encodings of the consistency loss.
+    re-encodings of the consistency loss. ``blur_batch``, another batch, adds pairs to the blur half of the
+    contrastive loss only: its planes go through the blur encoder alone, which costs little, so the blur code
+    sees many more pairs per step than the decoder does.
     """
     xa, xb = batch.x[0], batch.x[1]
     n = xa.shape[0]
@@ -149,15 +168,18 @@ def disentangled_losses(model, batch, weights: LossWeights, beta: float = 1.0) -
     terms = {"rec": gamma[0], "cross": torch.stack(gamma[1:]).mean()}
 
     # contrastive (Eq. 4.7): identity shared within a field, blur shared within a couple's a (and b) planes
-    m, li, lb = weights.margin, code_length(identity), code_length(code)
+    m, li = weights.margin, code_length(identity)
     identity_terms = torch.cat([contrastive_term(ca, cb, True, m, li),
                                 contrastive_term(ca, _take(ca, partner), False, m, li),
                                 contrastive_term(cb, _take(cb, partner), False, m, li)])
-    push = F.relu(m - (bb - ba)[:, 0] / lb) if code.shape[1] == 1 else contrastive_term(ba, bb, False, m, lb)
-    blur_terms = [contrastive_term(ba, ba[partner], True, m, lb), push]
-    if len(keep):
-        blur_terms.append(contrastive_term(bb[keep], bb[partner][keep], True, m, lb))
-    terms["cont"] = identity_terms.mean() + torch.cat(blur_terms).mean()
+    groups = [(ba, bb, partner, same_b)]
+    if blur_batch is not None:
+        k = blur_batch.x.shape[1]
+        extra = model.encode_blur(torch.cat([blur_batch.x[0], blur_batch.x[1]]))
+        groups.append((extra[:k], extra[k:], blur_batch.partner, blur_batch.same_blur_b))
+    lb = code_length(torch.cat([torch.cat([g[0], g[1]]) for g in groups]))
+    blur_terms = torch.cat([blur_contrastive(*g, m, lb) for g in groups])
+    terms["cont"] = identity_terms.mean() + blur_terms.mean()
 
     # consistency (Eq. 4.6): the kept code survives decoding and encoding again
     b_from_a, a_swapped = decoded[1], decoded[3]

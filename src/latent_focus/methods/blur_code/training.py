@@ -41,7 +41,8 @@ SUMMARY_CROP = 128
 
 @dataclass
 class BlurCodeConfig:
-    """Recipe of one run (stored in the model card). ``batch_size`` counts fields; each brings two planes."""
+    """Recipe of one run (stored in the model card). ``batch_size`` counts fields; each brings two planes;
+    ``blur_fields`` more fields a step go through the blur encoder alone, for the blur code's contrastive pairs."""
 
     preset: str = "disentangled"
     steps: int = 3000
@@ -57,7 +58,8 @@ class BlurCodeConfig:
     margin: float = 0.6
     kl: float = 0.01
     delay: int | None = None  # steps over which beta rises to 1; None: a tenth of the run
-    focus_pairs: float = 0.25
+    focus_pairs: float = 0.5
+    blur_fields: int = 32  # extra fields per step for the blur code's contrastive pairs (blur encoder only)
     validate_every: int = 50
     checkpoint_every: int = 100
     val_fraction: float = 0.1
@@ -86,10 +88,11 @@ class BlurCodeConfig:
         return self.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, self.steps) / self.steps)))
 
 
-def losses(model, batch, config: BlurCodeConfig, beta: float) -> dict[str, torch.Tensor]:
+def losses(model, batch, config: BlurCodeConfig, beta: float, blur_batch=None) -> dict[str, torch.Tensor]:
     """The preset's loss terms for one batch (``"total"`` is what is minimised)."""
-    fn = mlvae_losses if config.preset == "ml-vae" else disentangled_losses
-    return fn(model, batch, config.weights, beta)
+    if config.preset == "ml-vae":
+        return mlvae_losses(model, batch, config.weights, beta)
+    return disentangled_losses(model, batch, config.weights, beta, blur_batch)
 
 
 @torch.no_grad()
@@ -227,10 +230,12 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
     try:
         while step < config.steps:
             batch = sample_batch(sources, config.batch_size, config.crop, rng, config.focus_pairs).to(device)
+            blur_batch = (sample_batch(sources, config.blur_fields, config.crop, rng, config.focus_pairs).to(device)
+                          if config.blur_fields and config.contrastive > 0 and config.preset != "ml-vae" else None)
             beta = delay_weight(step, delay)
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(step)
-            terms = losses(model, batch, config, beta)
+            terms = losses(model, batch, config, beta, blur_batch)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
