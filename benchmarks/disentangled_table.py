@@ -56,14 +56,17 @@ class Series:
 
 
 def real_series(data: Path) -> list[Series]:
-    out = [Series("NEUBIAS widefield nucleus", read_stack(data / "neubias_widefield_nucleus_hoechst" / "stack.tif"), 19),
-           Series("HeLa brightfield", read_stack(data / "brightfield_hela_set1" / "stack.tif"), 3)]
-    bead = read_stack(data / "bead_widefield_epfl" / "stack.tif")
+    def read(folder):
+        return read_stack(data / folder / "stack.tif")
+
+    out = [Series("NEUBIAS widefield nucleus", read("neubias_widefield_nucleus_hoechst"), 19),
+           Series("HeLa brightfield", read("brightfield_hela_set1"), 3)]
+    bead = read("bead_widefield_epfl")
     focus = int(np.argmax(bead.data.reshape(bead.n_planes, -1).max(axis=1)))
     near = [i for i in range(focus - 12, focus + 13) if 0 <= i < bead.n_planes]
     out.append(Series("EPFL bead", bead, focus, [i for i in near if (i - focus) % 4 == 0 and i != focus], near))
-    out.append(Series("DFNN light-sheet mitochondria", read_stack(data / "dfnn_lightsheet_mitochondria" / "stack.tif"), 18))
-    out.append(Series("DFNN light-sheet microtubules", read_stack(data / "dfnn_lightsheet_microtubules" / "stack.tif"), 11))
+    out.append(Series("DFNN light-sheet mitochondria", read("dfnn_lightsheet_mitochondria"), 18))
+    out.append(Series("DFNN light-sheet microtubules", read("dfnn_lightsheet_microtubules"), 11))
     return out
 
 

@@ -170,6 +170,22 @@ def test_training_writes_a_card_with_the_in_focus_code_and_resumes_identically(t
         assert torch.equal(va, vb), k
 
 
+@pytest.mark.parametrize("preset", ["disentangled", "ml-vae"])
+def test_warm_start_copies_a_compact_autoencoder(preset):
+    from latent_focus.methods.blur_code.training import warm_start
+    torch.manual_seed(0)
+    source, model = build_model("compact").eval(), build_model(preset).eval()
+    assert warm_start(model, source) == len(source.state_dict())
+    x = torch.rand(1, 1, 32, 32)
+    identity, code = split_latent(model.encode(x))
+    for ours, theirs in zip(identity, source.encode(x)):
+        assert torch.allclose(ours, theirs, atol=1e-6)
+    # the modulation starts at zero, so the decoder is the source's, whatever the blur code
+    assert torch.allclose(model.decode(join_latent(identity, code + 5)), source.decode(source.encode(x)), atol=1e-5)
+    with pytest.raises(InputError, match="does not match"):
+        warm_start(model, build_model("tiny"))
+
+
 def test_training_refuses_bad_input(tmp_path, stacks):
     with pytest.raises(InputError, match="blur-code preset"):
         list(train(stacks, None, _config(preset="compact")))

@@ -5,7 +5,8 @@ After Ritsema (MSc thesis, University of Twente 2023): the encoder maps a plane 
 both, so a plane can be deblurred by decoding its identity code with the blur code of an in-focus plane.
 
 The identity code is multi-scale (one feature map per scale of a convolutional pyramid, as in
-:mod:`latent_focus.models.multiscale`), so it keeps the field's detail at every scale. The blur code is
+:mod:`latent_focus.models.multiscale`, whose layers it shares, so a trained ``compact`` model can start it),
+so it keeps the field's detail at every scale. The blur code is
 one number (``blur_dim=1``, the thesis' 1-D model) or a short vector, read by a small convolutional
 branch of its own from the log energy of its feature maps over the whole plane (blur acts the same
 everywhere, and a branch of its own keeps the blur losses from reshaping the identity code); it steers the decoder
@@ -75,7 +76,7 @@ class BlurCodeAutoencoder(nn.Module):
     output_range = None
     BANDS = 5  # Laplacian-pyramid bands whose energy the blur code reads directly
 
-    def __init__(self, widths: tuple[int, ...] = (12, 24, 48, 64),
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 96),
                  identity_channels: tuple[int, ...] = (8, 12, 16, 24), unshuffle: int = 2,
                  blur_dim: int = 1, embed: int = 32, variational: bool = False,
                  blur_widths: tuple[int, ...] = (16, 16, 32, 32)):

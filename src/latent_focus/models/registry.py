@@ -34,10 +34,10 @@ PRESETS: dict[str, Preset] = {
         Preset("tiny", MultiScaleAutoencoder, {"widths": (8, 16, 32), "latent_channels": (4, 8, 8), "unshuffle": 2},
                "a very small multi-scale model for quick experiments and tests"),
         Preset("disentangled", BlurCodeAutoencoder,
-               {"widths": (12, 24, 48, 64), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 1},
+               {"widths": (16, 32, 64, 96), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 1},
                "identity code (multi-scale) and a 1-D blur code (Ritsema 2023); deblurs one plane by its blur code"),
         Preset("ml-vae", BlurCodeAutoencoder,
-               {"widths": (12, 24, 48, 64), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 8,
+               {"widths": (16, 32, 64, 96), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 8,
                 "variational": True},
                "ML-VAE baseline (Bouchacourt et al. 2018): Gaussian identity and 8-D blur codes, group evidence"),
     )

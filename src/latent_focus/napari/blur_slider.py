@@ -152,7 +152,7 @@ class BlurSliderSection(QWidget):
         self.context = context
         self.encoded: EncodedPlane | None = None
         self._outputs: dict[tuple, object] = {}  # (source layer id, plane) -> the result layer made for it
-        self._source = None
+        self._source = None  # the layer the encoded plane came from
         self._lo, self._hi = 0.0, 1.0
         self._runner = CoalescingRunner(self._render, self._show, self._report)
 
@@ -213,12 +213,12 @@ class BlurSliderSection(QWidget):
             self.status.setText(str(exc))
             return
         plane = self.context.current_plane()
-        self._source = layer
         job = encode_plane(method.engine, stack, plane, layer.name, method.decoding(method.default_params()))
-        self.context.run_job(job, self._encoded, f"encoding plane {plane} of {layer.name}")
+        self.context.run_job(job, lambda encoded: self._encoded(encoded, layer),
+                             f"encoding plane {plane} of {layer.name}")
 
-    def _encoded(self, encoded: EncodedPlane) -> None:
-        self.encoded = encoded
+    def _encoded(self, encoded: EncodedPlane, layer) -> None:
+        self.encoded, self._source = encoded, layer
         axis = encoded.axis
         values = [axis.focus_value, encoded.own_value, *axis.range, *encoded.codes]
         lo, hi = float(min(values)), float(max(values))
@@ -260,19 +260,19 @@ class BlurSliderSection(QWidget):
     def request(self, preview: bool = False) -> None:
         """Decode the encoded plane at the slider's code (a preview while dragging)."""
         if self.encoded is not None:
-            self._runner.request((self.encoded, self.value(), preview))
+            self._runner.request((self.encoded, self._source, self.value(), preview))
 
     @staticmethod
     def _render(request) -> np.ndarray:
-        encoded, value, preview = request
+        encoded, _, value, preview = request
         return render(encoded, value, preview)
 
     def _show(self, request, image: np.ndarray) -> None:
-        encoded, value, preview = request
+        encoded, source, value, preview = request
         metadata = {"method": "blur-code", "model": encoded.engine.name, "source": encoded.source,
                     "plane": encoded.plane, "blur_code": value, "plane_blur_code": encoded.own_value,
                     "in_focus_code": encoded.axis.focus_value, "decoding": encoded.decoding, "preview": preview}
-        key = (id(self._source), encoded.plane)
+        key = (id(source), encoded.plane)
         layer = self._outputs.get(key)
         if layer is not None and layer in self.context.viewer.layers:
             layer.data = image

@@ -78,10 +78,9 @@ def score_stack(engine: LatentFocus, stack: Stack, focus: int, planes=None, code
         row = {"plane": p, "distance": float(dist[p]), "code": codes.get(p, float("nan")),
                "rec_psnr": psnr(x[p], norm.normalize(rec)), "rec_ssim": ssim(x[p], norm.normalize(rec))}
         if p != focus and p in planes:
-            image = stack.data[p]
-            plain = norm.normalize(deblur(engine, axis, enc, image, False)[0])
-            moved_residual, moved = deblur(engine, axis, enc, image, True, rec)
-            residual = norm.normalize(moved_residual)
+            decoded, moved = deblur(engine, axis, enc, stack.data[p], False)
+            plain = norm.normalize(decoded)
+            residual = x[p] + plain - norm.normalize(rec) if moved else x[p]
             row.update(moved=moved, identity_psnr=psnr(target, x[p]), identity_ssim=ssim(target, x[p]),
                        plain_psnr=psnr(target, plain), plain_ssim=ssim(target, plain),
                        residual_psnr=psnr(target, residual), residual_ssim=ssim(target, residual))

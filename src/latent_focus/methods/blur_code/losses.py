@@ -10,11 +10,17 @@ planes too where ``same_blur_b`` says so). Every loss uses those pairs:
 * contrastive (Eq. 4.7): codes of the shared factor are pulled together (``delta``), codes of the factor
   that differs are pushed apart up to the margin ``m`` (``max(m - delta, 0)``). A 1-D blur code is pushed
   apart in the known order, the plane further from focus up: ``max(m - (b_b - b_a) / L, 0)`` (equal to
-  Eq. 4.7 once the codes are in order), so the code grows with blur;
+  Eq. 4.7 once the codes are in order), so the code grows with blur; the ``b`` plane of a field's couple
+  partner is pushed above its ``a`` plane too, which in a focus couple puts every defocused plane above
+  the in-focus planes of other stacks;
 * consistency (Eq. 4.6): decode one code swapped for another's, encode again: the code that was kept
-  must come back unchanged;
+  must come back unchanged (compared with the kept code held fixed);
 * cross-reconstruction (Eq. 4.8): a field's identity code with the blur code of its other plane must
   decode to that other plane; with the blur code of a couple partner at the same blur, to itself.
+
+The decoder reads the blur codes without passing gradients back to them: reconstruction would teach the
+blur code whatever helps it (content, brightness); the code learns blur from the contrastive and
+consistency terms, and the decoder and the identity code learn to use it.
 
 ``delta`` is the Euclidean distance normalised by the codes' length: ``||u - v|| / L`` with ``L`` the RMS
 length of that code about its mean over the batch (:func:`code_length`). One margin then serves the large
@@ -153,10 +159,8 @@ def disentangled_losses(model, batch, weights: LossWeights, beta: float = 1.0,
     ba, bb = code[:n], code[n:]
 
     # decoded together: reconstructions, then identity of a with the blur of b (must give b), of b with the
-    # blur of a (a), of a with its partner's a blur (a), of b with its partner's b blur where they share it (b).
-    # The decoder reads the blur codes without passing gradients back: reconstruction would otherwise teach
-    # the blur code whatever helps it (content, brightness); it learns blur from the contrastive and
-    # consistency terms alone, and the decoder and identity code learn to use it.
+    # blur of a (a), of a with its partner's a blur (a), of b with its partner's b blur where they share it (b);
+    # the blur codes pass no gradient back from the decoder (see the module docstring)
     dcode = code.detach()
     da, db = dcode[:n], dcode[n:]
     pairs = [(identity, dcode, torch.cat([xa, xb])), (ca, db, xb), (cb, da, xa), (ca, da[partner], xa),

@@ -1,4 +1,4 @@
-"""Training pairs from z-stacks: same field at two defocus levels (same identity), two fields at one defocus (same blur).
+"""Training pairs from z-stacks: a field at two defocus levels (same identity), two fields at one defocus (same blur).
 
 A field is a crop of one stack at one place (with one rotation / flip); its two planes ``a`` and ``b``
 lie on one side of the in-focus plane (which belongs to both sides), ``a`` nearer focus than ``b``, so

@@ -167,7 +167,8 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
     focus : list of int, optional
         The in-focus plane of each stack; default: the sharpest plane by the variance of the Laplacian.
     init : model name or folder, optional
-        Fine-tune these weights (a model of the same preset).
+        Fine-tune these weights (a model of the same preset), or start the identity encoder and decoder from
+        those of a multi-scale autoencoder of matching widths (:func:`warm_start`, e.g. the shipped ``default``).
     resume : bool
         Continue from ``output``'s checkpoint when it holds a run of the same recipe and data.
     overwrite : bool
@@ -183,12 +184,14 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
     parent = None
     if init is not None:
         init_path = find_model(init)
-        model, init_card = load_model(init_path, device)
-        if init_card.preset != config.preset:
-            raise InputError(f"--from {init} is a {init_card.preset!r} model; pass --preset {init_card.preset} "
-                             f"or a {config.preset} model")
-        model.train()
-        parent = {"name": init_card.name or init_path.name, "weights_sha256": init_card.weights_sha256}
+        start_model, init_card = load_model(init_path, device)
+        parent = {"name": init_card.name or init_path.name, "weights_sha256": init_card.weights_sha256,
+                  "preset": init_card.preset}
+        if init_card.preset == config.preset:
+            model = start_model.train()
+        else:  # an autoencoder of another preset: start from its encoder and decoder
+            model = build_model(config.preset).to(device)
+            parent["copied"] = warm_start(model, start_model, str(init))
     else:
         model = build_model(config.preset).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -259,6 +262,33 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
         if step > last_saved:
             save()  # cancelled: keep the weights of the last completed step
         raise
+
+
+def warm_start(model, source, name: str = "the model") -> int:
+    """Copy ``source``'s encoder and decoder (a multi-scale autoencoder of matching widths, e.g. the shipped
+    ``default``) into ``model``'s identity encoder and decoder; returns how many tensors were copied. The
+    blur branch and the modulation start afresh (the modulation at zero, so the decoder starts as the
+    source's); an ML-VAE's identity log-variances start from their own initialisation."""
+    renames = {"to_latent.": "to_identity.", "from_latent.": "from_identity."}
+    target = model.state_dict()
+    copied, skipped = 0, []
+    with torch.no_grad():
+        for key, value in source.state_dict().items():
+            ours = next((key.replace(a, b, 1) for a, b in renames.items() if key.startswith(a)), key)
+            have = target.get(ours)
+            if have is not None and have.shape == value.shape:
+                have.copy_(value)
+            elif (have is not None and ours.startswith("to_identity.") and have.shape[1:] == value.shape[1:]
+                  and have.shape[0] == 2 * value.shape[0]):
+                have[: value.shape[0]].copy_(value)  # the means; the log-variances keep their start
+            else:
+                skipped.append(key)
+                continue
+            copied += 1
+    if skipped:
+        raise InputError(f"{name} does not match a {type(model).__name__}'s encoder and decoder "
+                         f"({', '.join(skipped[:3])} ...); pass a model of the compact preset or one of this preset")
+    return copied
 
 
 def train_from_config(stacks, output, config: TrainConfig, init=None, resume: bool = True,
