@@ -186,6 +186,27 @@ def test_warm_start_copies_a_compact_autoencoder(preset):
         warm_start(model, build_model("tiny"))
 
 
+class _MeanCode(torch.nn.Module):
+    """A stand-in model whose blur code is the mean of the crop."""
+
+    def encode(self, x):
+        return (x[:, :, :1, :1], x.mean(dim=(1, 2, 3))[:, None])
+
+
+def test_code_summary_orients_the_axis_within_stacks():
+    """Codes grow with the distance from focus in every stack, though stacks with larger distances sit lower."""
+    from latent_focus.methods.blur_code.sampling import Source
+    from latent_focus.methods.blur_code.training import code_summary
+    sources = []
+    for k, (offset, step) in enumerate([(10.0, 1.0), (0.0, 5.0), (-10.0, 10.0)]):
+        level = np.abs(np.arange(5) - 2) * step
+        data = (offset + 0.01 * level[:, None, None] + np.zeros((5, 32, 32))).astype(np.float32)
+        sources.append(Source(data, 2, level, [[2, 1, 0], [2, 3, 4]], str(k), str(k)))
+    info = code_summary(_MeanCode(), sources, "cpu")
+    assert info["axis"] == [1.0] and info["in_focus"] == pytest.approx([0.0], abs=1e-5)
+    assert info["focus_spread"] == pytest.approx(np.std([10.0, 0.0, -10.0]), rel=1e-5)
+
+
 def test_training_refuses_bad_input(tmp_path, stacks):
     with pytest.raises(InputError, match="blur-code preset"):
         list(train(stacks, None, _config(preset="compact")))

@@ -124,9 +124,10 @@ def code_summary(model, sources: list[Source], device) -> dict:
     """The blur-code facts a model card carries, from centre crops of every plane of ``sources``.
 
     ``in_focus``: mean code of the focus planes; ``axis``: the unit direction along which the code grows
-    with the distance from focus (the sign for a 1-D code, the first principal axis otherwise); ``range``:
-    1st and 99th percentile of the planes' blur codes ``code . axis``; ``focus_spread``: standard deviation
-    of the focus planes' blur codes.
+    with the distance from focus within a stack (the sign for a 1-D code, the first principal axis
+    otherwise; oriented by the stacks' mean correlation, since distances of different stacks are in
+    different units); ``range``: 1st and 99th percentile of the planes' blur codes ``code . axis``;
+    ``focus_spread``: standard deviation of the focus planes' blur codes.
     """
     was_training = model.training
     model.eval()
@@ -140,11 +141,12 @@ def code_summary(model, sources: list[Source], device) -> dict:
         levels.append(src.level)
         is_focus.append(np.arange(len(src.data)) == src.focus)
     model.train(was_training)
-    code, level, focus = np.concatenate(codes), np.concatenate(levels), np.concatenate(is_focus)
+    code, focus = np.concatenate(codes), np.concatenate(is_focus)
     axis = np.linalg.svd(code - code.mean(axis=0), full_matrices=False)[2][0] if code.shape[1] > 1 else np.ones(1)
+    trend = [np.corrcoef(c @ axis, lv)[0, 1] for c, lv in zip(codes, levels) if np.std(c @ axis) > 0]
+    if np.nanmean(trend or [0.0]) < 0:
+        axis = -axis
     value = code @ axis
-    if np.std(value) > 0 and np.std(level) > 0 and np.corrcoef(value, level)[0, 1] < 0:
-        axis, value = -axis, -value
     return {"dim": int(code.shape[1]), "in_focus": code[focus].mean(axis=0).tolist(), "axis": axis.tolist(),
             "range": [float(np.percentile(value, 1)), float(np.percentile(value, 99))],
             "focus_spread": float(value[focus].std()), "planes": int(len(code)), "stacks": len(sources),
