@@ -21,7 +21,6 @@ import torch
 
 from latent_focus.methods import load_method
 from latent_focus.methods.psf_rl.depth import fit_calibration, plane_summary
-
 from psf_rl_series import load_series
 
 

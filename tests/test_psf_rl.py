@@ -252,8 +252,9 @@ def test_commands_and_bad_input(defocused, tmp_path, capsys):
     assert main(["blur-map", str(path), "-o", str(tmp_path / "d.tif"), "--plane", "1", "--depth",
                  str(tmp_path / "cal.json")]) == 2
     assert "pixels" in capsys.readouterr().err and not (tmp_path / "d.tif").exists()
-    assert main(["blur-map", str(path), "-o", str(tmp_path / "bf.tif"), "--plane", "1", "--modality", "brightfield"]) == 2
-    assert "train-psf --modality brightfield" in capsys.readouterr().err and not (tmp_path / "bf.tif").exists()
+    bf = tmp_path / "bf.tif"
+    assert main(["blur-map", str(path), "-o", str(bf), "--plane", "1", "--modality", "brightfield"]) == 2
+    assert "train-psf --modality brightfield" in capsys.readouterr().err and not bf.exists()
     bad_psf = tmp_path / "psf.tif"
     tifffile.imwrite(bad_psf, np.random.default_rng(0).random((30, 80)).astype(np.float32))  # an image, not a kernel
     restored = tmp_path / "r.tif"

@@ -157,15 +157,16 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("stacks", nargs="+", help="training z-stacks")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--from", dest="init", default=None, help="fine-tune from this model (e.g. default)")
-    p.add_argument("--preset", default="compact", help="architecture for a new model (paper, compact, tiny)")
+    p.add_argument("--preset", default="compact", help="architecture for a new model (paper, compact, tiny; "
+                   "disentangled and ml-vae: models of the blur-code method)")
     p.add_argument("--regularization", default="direct", choices=("baseline", "indirect", "direct"))
     p.add_argument("--loss", default="l1", choices=("l1", "mse"), help="reconstruction loss")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="optimisation steps (default 1000)")
     length.add_argument("--epochs", type=float, default=None, help="passes over all triplets and crops")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128, help="crop size (pixels)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    p.add_argument("--crop", type=int, default=None, help="crop size (pixels; default 128, blur-code presets 64)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4, blur-code presets 1e-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--triplets", default="auto", choices=("auto", "midpoint", "all"),
                    help="midpoint: only 2b = a + c; all: any b between a and c; auto: midpoint when possible")
@@ -177,6 +178,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                         "planes a and c, so the latent cannot meet it by shrinking")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(p, model=False)
+    from .methods.blur_code.train_options import add_train_options
+    add_train_options(p)
 
     p = sub.add_parser("adapt", help="adapt a model to one z-stack: a short self-supervised fine-tune on its planes",
                        description="Fine-tune a model for a few minutes on the planes of one z-stack: its sharper "
@@ -415,17 +418,24 @@ def _cmd_deblur(args) -> int:
 
 def _cmd_train(args) -> int:
     from .io import read_stack
+    from .methods.blur_code.train_options import PRESETS as BLUR_CODE_PRESETS
+    from .methods.blur_code.train_options import train_from_args
     from .models import read_card
     from .training import TrainConfig, train
 
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
-    config = TrainConfig(preset=args.preset, regularization=args.regularization, loss=args.loss,
-                         steps=args.steps or 1000, epochs=args.epochs, batch_size=args.batch_size,
-                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, triplets=args.triplets,
-                         extrapolation=args.extrapolation, relative_latent=args.relative_latent)
+    if args.preset in BLUR_CODE_PRESETS:
+        reports = train_from_args(stacks, args)
+    else:
+        config = TrainConfig(preset=args.preset, regularization=args.regularization, loss=args.loss,
+                             steps=args.steps or 1000, epochs=args.epochs, batch_size=args.batch_size,
+                             crop=args.crop or 128, lr=args.lr or 1e-4, seed=args.seed, device=args.device,
+                             triplets=args.triplets, extrapolation=args.extrapolation,
+                             relative_latent=args.relative_latent)
+        reports = train(stacks, args.output, config, init=args.init, overwrite=args.overwrite)
     bar = _ProgressBar()
     last = None
-    for progress in train(stacks, args.output, config, init=args.init, overwrite=args.overwrite):
+    for progress in reports:
         bar.update(progress)
         last = progress
     bar.close()
@@ -450,7 +460,8 @@ class _ProgressBar:
 
     def update(self, p) -> None:
         if p.val:
-            self.val = f" val {p.val['val_total']:.4f} psnr {p.val['val_psnr_interp']:.1f}"
+            psnr = next((f" psnr {p.val[k]:.1f}" for k in ("val_psnr_interp", "val_psnr_deblur") if k in p.val), "")
+            self.val = f" val {p.val['val_total']:.4f}{psnr}"
         frac = p.step / p.total
         filled = int(frac * self.width)
         line = (f"step {p.step}/{p.total} [{'#' * filled}{'.' * (self.width - filled)}] "

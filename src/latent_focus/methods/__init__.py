@@ -76,6 +76,7 @@ _BUILTIN = (
     "richardson_lucy",
     "analysis_synthesis",
     "psf_rl",
+    "blur_code",
 )
 for _module in _BUILTIN:
     register(import_module(f"{__name__}.{_module}").METHOD)

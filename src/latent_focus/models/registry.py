@@ -8,6 +8,7 @@ from torch import nn
 
 from ..errors import InputError
 from .analysis_synthesis import AnalysisSynthesis
+from .disentangled import BlurCodeAutoencoder
 from .multiscale import MultiScaleAutoencoder
 from .paper import PaperAutoencoder
 from .psf_estimator import PsfEstimator
@@ -46,6 +47,15 @@ PRESETS: dict[str, Preset] = {
         Preset("psf-estimator", PsfEstimator, {},
                "a 0.5 M-parameter CNN regressing defocus and astigmatism of a PSF model from one patch (psf-rl)",
                family="psf-estimator"),
+        Preset("disentangled", BlurCodeAutoencoder,
+               {"widths": (16, 32, 64, 96), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 1},
+               "identity code (multi-scale) and a 1-D blur code (Ritsema 2023); deblurs one plane by its blur code",
+               family="blur-code"),
+        Preset("ml-vae", BlurCodeAutoencoder,
+               {"widths": (16, 32, 64, 96), "identity_channels": (8, 12, 16, 24), "unshuffle": 2, "blur_dim": 8,
+                "variational": True},
+               "ML-VAE baseline (Bouchacourt et al. 2018): Gaussian identity and 8-D blur codes, group evidence",
+               family="blur-code"),
     )
 }
 

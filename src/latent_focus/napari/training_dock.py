@@ -43,6 +43,8 @@ from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..focus import TRIPLET_MODES
 from ..io import Stack, read_stack
+from ..methods.blur_code.training import PRESETS as BLUR_CODE_PRESETS
+from ..methods.blur_code.training import train_from_config
 from ..models import PRESETS, find_model, list_models, model_family, read_card, user_models_dir
 from ..training import FINE_TUNE_RECIPE, REGULARIZATIONS, Progress, TrainConfig, train
 from . import layers as L
@@ -156,8 +158,8 @@ class TrainingDock(QWidget):
         self.source.currentIndexChanged.connect(self._source_changed)
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
-            if preset.family != "autoencoder":
-                continue  # the other methods' architectures train with their own commands
+            if preset.family not in ("autoencoder", "blur-code"):
+                continue  # the single-plane networks train with their own commands
             self.preset.addItem(name)
             self.preset.setItemData(self.preset.count() - 1, preset.summary, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentText(_DEFAULTS["preset"])
@@ -431,7 +433,8 @@ class TrainingDock(QWidget):
             return
         if output is None:
             return
-        reports = train(stacks, output, config, init=self.source.currentData(), resume=False, overwrite=replace)
+        run = train_from_config if config.preset in BLUR_CODE_PRESETS else train
+        reports = run(stacks, output, config, init=self.source.currentData(), resume=False, overwrite=replace)
         worker = self.run.start(reports, output)
         worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)

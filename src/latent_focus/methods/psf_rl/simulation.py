@@ -5,8 +5,9 @@ pupil cut-off spans under- and over-sampled cameras), a PSF of the parametric mo
 pupil edge, astigmatism), an in-focus content patch (any rotation, a zoom, a contrast curve), a smooth
 illumination field, out-of-focus haze from other layers, and camera noise (photons, background, read noise,
 offset). Widefield fluorescence convolves the content with the PSF; brightfield propagates a thin
-phase/absorption object through the same pupil (:func:`latent_focus.optics.parametric.brightfield_parametric`). The noisy plane is then resampled to the
-canonical sampling (:mod:`.sampling`) and a centred patch is kept, exactly as the estimator sees real planes.
+phase/absorption object through the same pupil (:func:`latent_focus.optics.parametric.brightfield_parametric`).
+The noisy plane is then resampled to the canonical sampling (:mod:`.sampling`) and a centred patch is kept,
+exactly as the estimator sees real planes.
 
 Widefield targets are the canonical parameters ``(|W|, s A0, s A45)`` in waves, ``s`` the sign of the defocus:
 the PSF cannot tell ``(W, A0, A45)`` from ``(-W, -A0, -A45)``. Brightfield targets keep the sign: the contrast of
