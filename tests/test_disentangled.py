@@ -277,6 +277,11 @@ def test_cli_trains_restores_and_scores(tmp_path, capsys, models):
     report = json.loads(capsys.readouterr().out)
     assert set(report["mlvae"]) >= {"identity_accuracy", "blur_accuracy", "score"}
     assert len(report["stacks"][0]["planes"]) == 7
+    # evaluate: the method's deblurring and its ML-VAE score, beside the default latent model's table
+    assert main(["evaluate", str(data), "--focus", "3", "--method", "blur-code", "--model", str(model),
+                 "--max-cases", "2", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "blur-code: ML-VAE score" in printed and "default" in printed
 
 
 def test_a_latent_model_is_refused(tiny_model, capsys, tmp_path):

@@ -36,7 +36,7 @@ from .io import Normalizer, Stack, check_plane_index, check_planes
 from .models import PRESETS, find_model, load_model, read_card
 from .models.modelfile import save_model
 from .models.store import SHIPPED_DIR
-from .training import Progress, triplet_losses
+from .training import Progress, optimizer_step, triplet_losses
 
 DEFAULT_MINUTES = 2.0
 
@@ -129,14 +129,8 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
         batch, alpha = _sample(region, triplets, crop, settings.batch_size, rng)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             terms = triplet_losses(net, batch.to(dev), alpha.to(dev), regularization, "l1", settings.extrapolation)
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        opt.step()
         step += 1
-        losses = {k: float(v.detach()) for k, v in terms.items()}
-        if not math.isfinite(losses["total"]):
-            raise RuntimeError(f"adaptation diverged at step {step} (loss {losses['total']}); "
-                               "lower the learning rate")
+        losses = optimizer_step(opt, terms, step, "adaptation")
         elapsed = time.perf_counter() - t0
         rate = step / elapsed
         total = step + int(max(0.0, budget - elapsed) * rate)  # the steps the budget will have run

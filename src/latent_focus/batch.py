@@ -26,7 +26,6 @@ import io as _io
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 
 from .errors import InputError
 from .files import atomic_write
+from .terminal import ProgressLine, duration
 
 REPORT = "batch-report.csv"
 REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message")
@@ -361,34 +361,24 @@ def summary(results: list[FileResult], wall_s: float, max_rows: int = 40) -> str
     return "\n".join(lines)
 
 
-class ProgressBar:
-    """Files and planes done, with an ETA from the planes' rate; one line in place on a terminal."""
+class ProgressBar(ProgressLine):
+    """Files and planes done, with an ETA from the planes' rate."""
 
-    def __init__(self, total_files: int, total_planes: int, stream=None, width: int = 24):
+    def __init__(self, total_files: int, total_planes: int, stream=None):
+        super().__init__(stream, every=5)
         self.files, self.planes = total_files, max(total_planes, 1)
         self.done_files = self.done_planes = 0
-        self.stream = stream or sys.stderr
-        self.width, self.tty = width, self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self.next_pct = 0
 
     def update(self, result: FileResult, expected: int) -> None:
         self.done_files += 1
         self.done_planes += result.planes or expected
-        frac = min(self.done_planes / self.planes, 1.0) if self.done_files < self.files else 1.0
-        elapsed = time.perf_counter() - self.t0
-        eta = int(elapsed * (1 - frac) / frac) if frac > 0 else 0
-        filled = int(frac * self.width)
-        line = (f"{self.done_files}/{self.files} files [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"{100 * frac:3.0f}% eta {eta // 60}m{eta % 60:02d}s  {result.status}: {result.file}")
-        if self.tty:
-            self.stream.write("\r\033[K" + line[:150])
-            if self.done_files == self.files:
-                self.stream.write("\n")
-        elif 100 * frac >= self.next_pct or self.done_files == self.files or result.status == FAILED:
-            self.stream.write(line + "\n")
-            self.next_pct = (int(frac * 20) + 1) * 5
-        self.stream.flush()
+        last = self.done_files == self.files
+        frac = 1.0 if last else min(self.done_planes / self.planes, 1.0)
+        self.show(f"{self.done_files}/{self.files} files {self.bar(frac)} {100 * frac:3.0f}% eta "
+                  f"{duration(self.eta(frac))}  {result.status}: {result.file}", frac,
+                  force=last or result.status == FAILED)
+        if last:
+            self.close()
 
 
 def remove_partials(jobs: list[Job]) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .device import DEVICE_CHOICES
 from .errors import InputError
+from .terminal import ProgressLine, duration
 
 EXIT_BAD_INPUT = 2
 STRENGTHS = [round(0.05 * k, 2) for k in range(1, 21)]  # the deblurring strengths calibrate tries
@@ -29,25 +30,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def plane_index(text: str) -> int:
-    """A plane index as typed on the command line: a whole number from 0."""
+def _whole_number(text: str, minimum: int, what: str, why: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"plane index must be a whole number; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"plane index must be 0 or more (the first plane is 0); got {value}")
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number; got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{what} must be {minimum} or more{why}; got {value}")
     return value
+
+
+def plane_index(text: str) -> int:
+    """A plane index as typed on the command line: a whole number from 0."""
+    return _whole_number(text, 0, "plane index", " (the first plane is 0)")
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
-    return value
+    return _whole_number(text, 1, "the value")
 
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
@@ -342,35 +341,22 @@ def _cmd_batch(args) -> int:
     return 1 if any(r.status == FAILED for r in results) else 0
 
 
-class _Bar:
-    """Drives a method generator with a one-line progress bar on a terminal (a line per 10 % otherwise)."""
+class _Bar(ProgressLine):
+    """Drives a method generator with a progress line."""
 
-    def __init__(self, what: str, stream=sys.stderr, width: int = 24):
-        self.what, self.stream, self.width = what, stream, width
-        self.tty = stream.isatty()
-        self.next_pct = 0
-        self.t0 = time.perf_counter()
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
 
     def drive(self, gen):
         from .methods import run
         result = run(gen, self.update)
-        if self.tty:
-            self.stream.write("\n")
+        self.close()
         return result
 
     def update(self, p) -> None:
         frac = p.done / p.total if p.total else 1.0
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
-        filled = int(frac * self.width)
-        line = (f"{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:3.0f}% "
-                f"eta {_fmt_s(eta)} {p.message}")
-        if self.tty:
-            self.stream.write("\r" + line[:150])
-        elif frac * 100 >= self.next_pct:
-            self.stream.write(line + "\n")
-            self.next_pct = (int(frac * 10) + 1) * 10
-        self.stream.flush()
+        self.show(f"{self.what} {self.bar(frac)} {100 * frac:3.0f}% eta {duration(self.eta(frac))} {p.message}", frac)
 
 
 # -- the latent pair commands ------------------------------------------------------------------------
@@ -449,33 +435,18 @@ def _cmd_train(args) -> int:
     return 0
 
 
-class _ProgressBar:
-    """A one-line progress bar on a terminal; a line every 10 % otherwise."""
+class _ProgressBar(ProgressLine):
+    """Training progress: step, loss, the last validation, ETA and device."""
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
-        self.stream, self.width = stream, width
-        self.tty = stream.isatty()
-        self.val = ""
-        self.next_pct = 0
+    val = ""
 
     def update(self, p) -> None:
         if p.val:
             psnr = next((f" psnr {p.val[k]:.1f}" for k in ("val_psnr_interp", "val_psnr_deblur") if k in p.val), "")
             self.val = f" val {p.val['val_total']:.4f}{psnr}"
         frac = p.step / p.total
-        filled = int(frac * self.width)
-        line = (f"step {p.step}/{p.total} [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"loss {p.losses['total']:.4f}{self.val} | eta {_fmt_s(p.eta_s)} | {p.device}")
-        if self.tty:
-            self.stream.write("\r" + line)
-        elif frac * 100 >= self.next_pct or p.done:
-            self.stream.write(line + "\n")
-            self.next_pct = (int(frac * 10) + 1) * 10
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        self.show(f"step {p.step}/{p.total} {self.bar(frac)} loss {p.losses['total']:.4f}{self.val} | "
+                  f"eta {duration(p.eta_s)} | {p.device}", frac, force=p.done)
 
 
 def _cmd_adapt(args) -> int:
@@ -495,23 +466,20 @@ def _cmd_adapt(args) -> int:
     return 0
 
 
-def _fmt_s(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _cmd_evaluate(args) -> int:
     from .engine import LatentFocus
     from .evaluate import check_focus, evaluate_methods, evaluate_stack, format_methods, format_table, summarize
     from .io import read_stack
     from .methods import get_method
+    from .models import find_model, model_family
 
     methods = [get_method(m).name for m in (args.method or [])]
     stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     psf_stack = read_stack(args.psf) if args.psf else None
     psfs = [_rl_psf(args, s, psf_stack) for s in stacks]
-    engine = LatentFocus(args.model, args.device)
+    # the paper-style table needs an autoencoder; a model of another method (--method) leaves it the default
+    engine = LatentFocus(args.model if model_family(find_model(args.model)) == "autoencoder" else None, args.device)
     t0 = time.perf_counter()
     reports = [evaluate_stack(engine, s, f, args.max_cases, psf, args.rl_iterations)
                for s, f, psf in zip(stacks, focus, psfs)]

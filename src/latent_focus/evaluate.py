@@ -359,7 +359,8 @@ def evaluate_methods(names: list[str], stacks: list[Stack], focus: list[int], mo
                      "identity_psnr": med("identity_psnr"), "identity_ssim": med("identity_ssim"),
                      "pixel_psnr": med("pixel_psnr"),
                      "gain_db": float(np.median(gains)) if gains else float("nan"),
-                     "worst_gain_db": float(np.min(gains)) if gains else float("nan"), "per_case": cases})
+                     "worst_gain_db": float(np.min(gains)) if gains else float("nan"), "per_case": cases,
+                     "extra": method.extra_scores(stacks, focus)})
     return rows
 
 
@@ -370,4 +371,7 @@ def format_methods(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"{r['method']:<20}{r['cases']:>6}{r['psnr']:>8.2f}{r['ssim']:>7.3f}{r['identity_psnr']:>9.2f}"
                      f"{r['identity_ssim']:>8.3f}{r['pixel_psnr']:>9.2f}{r['gain_db']:>+9.2f}{r['worst_gain_db']:>+7.2f}")
+    for r in rows:
+        if r.get("extra"):
+            lines.append(f"{r['method']}: " + ", ".join(f"{k} {v:.3f}" for k, v in r["extra"].items()))
     return "\n".join(lines)

@@ -72,6 +72,21 @@ class TrainConfig:
             raise InputError("a relative latent term needs direct regularization; pass --regularization direct")
 
 
+
+def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str = "training") -> dict[str, float]:
+    """Back-propagate ``terms["total"]`` and step ``opt``; the losses as floats (``step``: the step just taken).
+
+    Raises RuntimeError when the loss is not finite, which a lower learning rate usually cures.
+    """
+    opt.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    opt.step()
+    losses = {k: float(v.detach()) for k, v in terms.items()}
+    if not math.isfinite(losses["total"]):
+        raise RuntimeError(f"{what} diverged at step {step} (loss is {losses['total']}); lower the learning rate")
+    return losses
+
+
 @dataclass
 class Progress:
     """One report from the training loop."""
@@ -314,14 +329,8 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
             x, alpha = _sample_batch(sources, config, rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 terms = _losses(model, x.to(device), alpha.to(device), config)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
             step += 1
-            losses = {k: float(v.detach()) for k, v in terms.items()}
-            if not math.isfinite(losses["total"]):
-                raise RuntimeError(f"training diverged at step {step} (loss is {losses['total']}); "
-                                   "lower the learning rate")
+            losses = optimizer_step(opt, terms, step)
             val = None
             if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
                 val = _validate(model, val_batch, config, device)

@@ -145,6 +145,11 @@ class Method:
         """Restore ``plane`` of ``stack`` (with ``partner``, the blurrier plane C, for pair methods)."""
         raise NotImplementedError
 
+    def extra_scores(self, stacks: list[Stack], focus: list[int]) -> dict[str, float]:
+        """Scores of this method's own that ``latent-focus evaluate --method`` prints beside its deblurring
+        (stacks with their in-focus planes); none by default."""
+        return {}
+
     def restore_planes(self, stack: Stack, planes: list[int], params: Params) -> Generator[Progress, None, list]:
         """Restore each of ``planes``; returns one :class:`Restored` per plane.
 

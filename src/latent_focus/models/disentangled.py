@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .multiscale import FoldNotch
+
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -110,6 +112,7 @@ class BlurCodeAutoencoder(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.head = nn.Conv2d(widths[0], unshuffle ** 2, 3, padding=1)
+        self.notch = FoldNotch() if unshuffle > 1 else nn.Identity()  # no stripes at the fold's period
 
     # -- encoder ---------------------------------------------------------------------------------
     def encode_stats(self, x: torch.Tensor):
@@ -170,7 +173,7 @@ class BlurCodeAutoencoder(nn.Module):
             skip = self.from_identity[k](identity[k])
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = self._modulate(self.up[k](torch.cat([skip, h], dim=1)), k, e)
-        return self.unfold(self.head(h))
+        return self.notch(self.unfold(self.head(h)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,7 +28,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QTabWidget,
@@ -53,6 +52,7 @@ from .latent_plot import LatentPlot
 from .lifetime import ClosingWatch, wait_for_workers
 from .live import LiveDecoder
 from .method_form import form_params, params_form
+from .scrolling import ScrollingDock
 
 SLIDER_STEPS = 100  # slider ticks per unit of t
 LOAD_FOLDER = "Load from folder..."
@@ -109,7 +109,7 @@ class ModelCombo(QComboBox):
         super().showPopup()
 
 
-class LatentFocusPanel(QWidget):
+class LatentFocusPanel(ScrollingDock):
     """Dock widget: restore planes with any method; live latent mixing, blur synthesis and latent view."""
 
     def __init__(self, napari_viewer):
@@ -267,17 +267,7 @@ class LatentFocusPanel(QWidget):
         root.addLayout(progress)
         root.addWidget(self.status)
         root.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        for combo in inner.findChildren(QComboBox):  # long entries elide instead of widening the dock
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
-        self._inner, self._scroll = inner, scroll
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        self.set_content(inner)
 
         self.layer_combo.currentTextChanged.connect(self._on_layer_changed)
         self.channel_combo.currentIndexChanged.connect(lambda _: self._on_channel_changed())
@@ -297,14 +287,6 @@ class LatentFocusPanel(QWidget):
         self.adapt_button.clicked.connect(self.adapt_to_stack)
         self._reset_scores()
         self._update_t_label()
-
-    def minimumSizeHint(self) -> QSize:
-        """As wide as the content (which scrolls vertically), so that nothing is cut off at the side."""
-        bar = self._scroll.verticalScrollBar().sizeHint().width()
-        return QSize(self._inner.minimumSizeHint().width() + bar + 4, 200)
-
-    def sizeHint(self) -> QSize:
-        return QSize(self.minimumSizeHint().width(), self._inner.sizeHint().height())
 
     def _viewer_connections(self) -> list:
         """(event emitter, callback) pairs the panel listens to; connected on creation, cut on close."""

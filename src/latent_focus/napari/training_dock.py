@@ -18,7 +18,7 @@ from pathlib import Path
 from weakref import WeakMethod
 
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,7 +33,6 @@ from qtpy.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -51,6 +50,7 @@ from . import layers as L
 from .events import model_events, panel_state
 from .lifetime import ClosingWatch, wait_for_workers
 from .loss_plot import LossPlot
+from .scrolling import ScrollingDock
 
 _DEFAULTS = {**{f.name: f.default for f in fields(TrainConfig)}, **FINE_TUNE_RECIPE}
 _NAME_OK = re.compile(r"^[\w.\- ]+$")
@@ -133,7 +133,7 @@ class _Run:
         self.reports.close()  # no-op unless the worker left it suspended; then it saves the last step
 
 
-class TrainingDock(QWidget):
+class TrainingDock(ScrollingDock):
     """Train or fine-tune an autoencoder on checked z-stacks and watch its losses live."""
 
     def __init__(self, napari_viewer):
@@ -249,17 +249,7 @@ class TrainingDock(QWidget):
         layout.addLayout(running)
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.status)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        for combo in inner.findChildren(QComboBox):  # long entries elide instead of widening the dock
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
-        self._inner, self._scroll = inner, scroll
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        self.set_content(inner)
         self._inputs = [self.stack_list, self.add_files_button, self.source, self.preset, self.regularization,
                         self.extrapolation, self.triplets, self.relative_latent, self.steps, self.epochs,
                         self.length_unit, self.batch_size, self.crop, self.lr, self.device, self.model_name]
@@ -273,14 +263,6 @@ class TrainingDock(QWidget):
             self._link(layer.events.name, self._refresh_stacks)
         self._refresh_stacks()
         self._refresh_sources()
-
-    def minimumSizeHint(self) -> QSize:
-        """As wide as the content (which scrolls vertically), so that nothing is cut off at the side."""
-        bar = self._scroll.verticalScrollBar().sizeHint().width()
-        return QSize(self._inner.minimumSizeHint().width() + bar + 4, 200)
-
-    def sizeHint(self) -> QSize:
-        return QSize(self.minimumSizeHint().width(), self._inner.sizeHint().height())
 
     # ----------------------------------------------------------------- inputs
 

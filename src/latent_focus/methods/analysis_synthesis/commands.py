@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from ...device import DEVICE_CHOICES
+from ...terminal import ProgressLine, duration
 from ..options import Command
 from .training import Recipe, train
 
@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
                     settings=args.settings, deblur_loss=args.deblur_loss, kernel_loss=args.kernel_loss,
                     device=args.device)
     last = None
-    bar = _Bar()
+    bar = _Bar(every=5)
     for progress in train(content, args.output, recipe, bead, args.overwrite, args.init):
         bar.update(progress)
         last = progress
@@ -62,33 +62,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Bar:
-    """One line rewritten in place on a terminal; a line per 5 % otherwise (logs)."""
+class _Bar(ProgressLine):
+    """Training progress of the pair: the two losses, the last validation, ETA and device."""
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
-        self.stream, self.width, self.tty = stream, width, stream.isatty()
-        self.next_pct, self.val, self.t0 = 0, "", time.perf_counter()
+    val = ""
 
     def update(self, p) -> None:
         if p.val:
             gain = p.val.get("val_gain_db", float("nan"))
             self.val = f" | val kernel err {p.val['val_kernel_error']:.3f} gain {gain:+.2f} dB"
         frac = p.step / p.total
-        filled = int(frac * self.width)
-        eta = int(p.eta_s)
-        line = (f"step {p.step}/{p.total} [{'#' * filled}{'.' * (self.width - filled)}] deblur "
-                f"{p.losses['deblur']:.5f} kernel {p.losses['kernel']:.3f}{self.val} | eta {eta // 60}m{eta % 60:02d}s "
-                f"| {p.device}")
-        if self.tty:
-            self.stream.write("\r" + line)
-        elif frac * 100 >= self.next_pct or p.done:
-            self.stream.write(line + "\n")
-            self.next_pct = (int(frac * 20) + 1) * 5
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        self.show(f"step {p.step}/{p.total} {self.bar(frac)} deblur {p.losses['deblur']:.5f} kernel "
+                  f"{p.losses['kernel']:.3f}{self.val} | eta {duration(p.eta_s)} | {p.device}", frac, force=p.done)
 
 
 TRAIN = Command("train-analysis-synthesis", "train the analysis-synthesis pair on simulated defocus of in-focus "

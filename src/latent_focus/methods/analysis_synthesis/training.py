@@ -32,6 +32,7 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
 from ...models.registry import PRESETS
+from ...training import optimizer_step
 from .simulation import Sample, make_samples, make_settings
 
 RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
@@ -233,13 +234,8 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             x, r, k = (t.to(device) for t in _tensors(samples))
             mask = torch.from_numpy(rng.random(len(samples)) < 0.5).to(device)
             terms = losses(model, x, r, k, recipe, mask)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
             step += 1
-            values = {name: float(v.detach()) for name, v in terms.items()}
-            if not math.isfinite(values["total"]):
-                raise RuntimeError(f"training diverged at step {step}; lower --lr")
+            values = optimizer_step(opt, terms, step)
             val = validate(model, val_batch, device) if (step % recipe.validate_every == 0
                                                          or step == recipe.steps) else None
             history.append({"step": step, **values, **(val or {})})

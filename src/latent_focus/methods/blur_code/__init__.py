@@ -104,6 +104,14 @@ class BlurCodeMethod(Method):
                              "(pass no --code to use its in-focus code)")
         return self.axis.vector(params.code)
 
+    def extra_scores(self, stacks: list[Stack], focus: list[int]) -> dict[str, float]:
+        """The ML-VAE score (Eq. 4.10) on crops of every plane of ``stacks``; see ``latent-focus blur-code-score``."""
+        from .evaluation import model_mlvae_score
+
+        score = model_mlvae_score(self.engine, stacks, [list(range(s.n_planes)) for s in stacks])
+        return {"ML-VAE score": score.score, "identity accuracy (identity code)": score.identity_accuracy,
+                "identity accuracy (blur code)": score.blur_accuracy, "chance": score.chance}
+
     def restore(self, stack: Stack, plane: int, params: BlurCodeParams, partner: int | None = None):
         plane = check_plane_index(plane, stack.n_planes)
         target = self.target(params)

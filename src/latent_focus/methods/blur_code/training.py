@@ -29,7 +29,7 @@ from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.disentangled import join_latent, split_latent
 from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
-from ...training import Progress, TrainConfig
+from ...training import Progress, TrainConfig, optimizer_step
 from .losses import LossWeights, delay_weight, disentangled_losses, mlvae_losses
 from .sampling import Source, prepare_sources, sample_batch, split_validation
 
@@ -241,14 +241,8 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(step)
             terms = losses(model, batch, config, beta, blur_batch)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
             step += 1
-            values = {k: float(v.detach()) for k, v in terms.items()}
-            if not math.isfinite(values["total"]):
-                raise RuntimeError(f"training diverged at step {step} (loss is {values['total']}); "
-                                   "lower the learning rate")
+            values = optimizer_step(opt, terms, step)
             val = None
             if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
                 val = validate(model, val_batch, config, beta)
