@@ -1,5 +1,6 @@
 """Screenshots for the documentation, taken in a 1366 x 768 napari window (a laptop screen): the sample stack
-deblurred by the Latent focus panel next to the plane it came from, the panel's tabs, and the Training dock.
+deblurred by the Latent focus panel next to the plane it came from, the panel's tabs, the Training dock, and
+psf-rl's blur map of a single plane.
 Writes PNGs into ``docs/images/``.
 
     xvfb-run -a -s "-screen 0 1366x768x24" python docs/screenshots.py [--model NAME_OR_FOLDER]
@@ -98,6 +99,21 @@ def main(argv=None) -> None:
     settle(app)
     save(training.grab(), "training_dock.png")
     save(window.grab(), "laptop_1366x768.png")
+
+    # a single-plane method: psf-rl's blur map of the shown plane, over the data
+    panel.parentWidget().raise_()
+    panel.tabs.setCurrentIndex(0)
+    for layer in list(viewer.layers)[1:]:  # only the data under the map
+        layer.visible = False
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("psf-rl"))
+    wait_for(lambda: not panel.busy, app)
+    viewer.dims.set_current_step(0, 0)  # 4 um below focus
+    panel._section.button.click()
+    wait_for(lambda: not panel.busy and "blur map" in viewer.layers[-1].name, app)
+    viewer.layers[-1].opacity = 0.45
+    viewer.reset_view()
+    settle(app)
+    save(window.grab(), "psf_rl_blur_map.png")
     viewer.close()
 
 

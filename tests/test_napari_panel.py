@@ -372,3 +372,16 @@ def test_adapt_to_this_stack_saves_a_user_model_and_uses_it(viewer_panel, qtbot,
     qtbot.waitUntil(lambda: not panel.busy and panel.model() == "user:nuclei-defocus-adapted-2", timeout=TIMEOUT)
     panel.method_combo.setCurrentIndex(panel.method_combo.findData("richardson-lucy"))
     assert panel.adapt_button.isHidden()
+
+
+def test_switching_methods_hides_the_pair_rows_and_clears_the_previous_note(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.restore_one()
+    wait_for_job(panel, qtbot)
+    assert panel.note_label.text().startswith("rule:")
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("richardson-lucy"))
+    assert panel.note_label.text() == ""
+    label = panel._restore_form.labelForField(panel.pair_widget)
+    assert label.isHidden() and panel.pair_widget.isHidden()
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("latent"))
+    assert not label.isHidden() and not panel.pair_widget.isHidden()

@@ -340,6 +340,7 @@ def test_napari_blur_map_button_adds_a_coloured_layer(make_napari_viewer, defocu
     assert name == "stack blur map" and planes == [1] and cmap == "turbo" and meta["unit"] == "um"
     assert data.shape == (96, 96) and np.median(data) > 0.8
     assert viewer.layers["stack blur map"].colormap.name == "turbo"
+    assert tuple(viewer.layers["stack blur map"].contrast_limits) == pytest.approx((0.0, float(data.max())))
     assert "defocus" in section.status.text()
 
 

@@ -200,6 +200,7 @@ class LatentFocusPanel(ScrollingDock):
         restore = QFormLayout()
         restore.addRow("Planes", self.pair_widget)
         restore.addRow("", self.follow_check)
+        self._restore_form = restore
         restore.addRow("Range", self.range_edit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.one_button)
@@ -461,8 +462,11 @@ class LatentFocusPanel(ScrollingDock):
         n = 0 if layer is None else L.n_planes(layer, self.axes(layer))
         pair = cls.input == PAIR
         latent = cls.name == "latent"
-        self.pair_widget.setVisible(pair)
-        self.follow_check.setVisible(pair)
+        for w in (self.pair_widget, self.follow_check):  # the row with its label
+            w.setVisible(pair)
+            label = self._restore_form.labelForField(w)
+            if label is not None:
+                label.setVisible(pair)
         self.one_button.setText("Deblur B with C" if pair else "Deblur this plane")
         self.adapt_button.setVisible(cls.model_family == "autoencoder")
         self.adapt_button.setEnabled(layer is not None and n >= 3)
@@ -478,6 +482,7 @@ class LatentFocusPanel(ScrollingDock):
     # -- method, model and device ----------------------------------------------------------------
     def _on_method_changed(self) -> None:
         cls = self.method_class
+        self.note_label.clear()  # it spoke of the previous method's results
         self.model_combo.family = cls.model_family
         self.model_combo.refresh()
         self.model_combo.setEnabled(cls.uses_model)

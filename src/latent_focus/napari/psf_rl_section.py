@@ -91,9 +91,12 @@ class PsfRLSection(QWidget):
             meta = {"method": "psf-rl blur map", "plane": plane, "unit": "um", "map": what, "modality": modality,
                     "optics": {"na": optics.na, "wavelength_um": optics.wavelength_um,
                                "n_immersion": optics.n_immersion, "pixel_size_um": optics.pixel_size_um}}
-            self.context.add_result(maps.defocus_um, f"{source} blur map", [plane], meta, colormap="turbo",
-                                    opacity=0.6)
+            layer = self.context.add_result(maps.defocus_um, f"{source} blur map", [plane], meta, colormap="turbo",
+                                            opacity=0.6)
             lo, hi = float(maps.defocus_um.min()), float(maps.defocus_um.max())
+            # colours from 0 um (in focus), so that an evenly defocused plane looks even
+            top = max(abs(lo), abs(hi), 1e-3)
+            layer.contrast_limits = (-top, top) if maps.signed else (0.0, top)
             self.status.setText(f"plane {plane}: {what} {lo:.2f} to {hi:.2f} um")
 
         self.context.run_job(job, done, f"blur map of plane {plane}")
