@@ -385,3 +385,11 @@ def test_switching_methods_hides_the_pair_rows_and_clears_the_previous_note(view
     assert label.isHidden() and panel.pair_widget.isHidden()
     panel.method_combo.setCurrentIndex(panel.method_combo.findData("latent"))
     assert not label.isHidden() and not panel.pair_widget.isHidden()
+
+
+def test_a_method_whose_model_is_missing_says_so_without_raising(viewer_panel, qtbot):
+    """Before: the failed load was also re-raised on the UI thread (PyQt6 aborts on that outside napari.run)."""
+    viewer, panel = viewer_panel
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("blur-code"))
+    qtbot.waitUntil(lambda: not panel.busy and "not loaded" in panel.model_label.text(), timeout=TIMEOUT)
+    assert "no blur-code model is installed" in panel.model_label.text()

@@ -49,7 +49,7 @@ class CoalescingRunner:
             self._start(request)
 
     def _start(self, request) -> None:
-        worker = create_worker(lambda: (request, self._fn(request)), _start_thread=False)
+        worker = create_worker(lambda: (request, self._fn(request)), _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
         worker.finished.connect(self._finished)

@@ -28,6 +28,8 @@ class ClosingWatch(QObject):
             elif kind in (QEvent.Type.ParentChange, QEvent.Type.Show):
                 self._watch_window()
         elif obj is self._window and kind == QEvent.Type.Close:
+            self._window.removeEventFilter(self)
+            self._window = None  # holding the closed window would keep the viewer alive
             self._on_close()
         return False
 

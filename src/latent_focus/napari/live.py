@@ -36,7 +36,7 @@ class LiveDecoder:
             self._start(job)
 
     def _start(self, job: LiveJob) -> None:
-        worker = create_worker(render, job, _start_thread=False)
+        worker = create_worker(render, job, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
         worker.finished.connect(self._finished)

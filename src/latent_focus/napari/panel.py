@@ -553,7 +553,7 @@ class LatentFocusPanel(ScrollingDock):
             return
         self._loader_key, self._after_load = key, [then]
         self.model_label.setText(f"loading {key[1] or key[0]} ...")
-        worker = create_worker(load_method, *key, _start_thread=False)
+        worker = create_worker(load_method, *key, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._loaded)
         worker.errored.connect(self._load_failed)
         worker.finished.connect(self._load_finished)
@@ -829,7 +829,7 @@ class LatentFocusPanel(ScrollingDock):
             self._set_status("a job is already running; wait for it or press Cancel", error=True)
             job.close()
             return
-        worker = create_worker(_drive, job, _start_thread=False)
+        worker = create_worker(_drive, job, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._job_returned)
         worker.errored.connect(self._report)
