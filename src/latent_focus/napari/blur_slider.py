@@ -174,6 +174,7 @@ class BlurSliderSection(QWidget):
         for button in (self.focus_button, self.reset_button):
             button.setEnabled(False)
         self.value_label = QLabel("")
+        self.value_label.setWordWrap(True)
         self.plot = BlurCodePlot()
         self.status = QLabel("Encode the plane the viewer shows, then drag the blur code.")
         self.status.setWordWrap(True)

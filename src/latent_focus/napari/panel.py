@@ -494,7 +494,9 @@ class LatentFocusPanel(ScrollingDock):
     def _set_form(self, params) -> None:
         while self.form_holder.count():
             item = self.form_holder.takeAt(0)
-            if item.widget() is not None:
+            if item.widget() is not None:  # out of sight at once; Qt deletes it when the event loop is back
+                item.widget().hide()
+                item.widget().setParent(None)
                 item.widget().deleteLater()
         self.form = params_form(params)
         self.form_holder.addWidget(self.form.native)
@@ -732,9 +734,13 @@ class LatentFocusPanel(ScrollingDock):
         if job.target in self.viewer.layers:
             out = self.viewer.layers[job.target]
             out.metadata.update(meta)
-            out.scale, out.translate = scale, translate
+            # each assignment refreshes the layer, so only what changed is set (a slider move: the data)
+            if not (np.allclose(out.scale, scale) and np.allclose(out.translate, translate)):
+                out.scale, out.translate = scale, translate
             out.data = data
-            out.opacity = 1.0 if current else STALE_OPACITY
+            opacity = 1.0 if current else STALE_OPACITY
+            if out.opacity != opacity:
+                out.opacity = opacity
         else:
             self.viewer.add_image(data, name=job.target, metadata=meta, scale=scale, translate=translate,
                                   **L.display_template(source))
