@@ -68,10 +68,9 @@ def main(argv=None) -> None:
     panel.restore_one()  # plane B with C, by the default rule
     wait_for(lambda: not panel.busy, app)
     result = viewer.layers[-1]
-    rule = result.metadata["per_plane"][0]["rule"]
     viewer.canvas.grid.enabled = True
     text = viewer.canvas.overlays.text
-    text.text = f"left: plane {panel.planes()[0]} deblurred ({rule.split(' -> ')[-1]})    right: as recorded"
+    text.text = f"left: plane {panel.planes()[0]} deblurred    right: as recorded"
     text.font_size = 9
     text.position = "top_center"
     text.visible = True

@@ -393,3 +393,17 @@ def test_a_method_whose_model_is_missing_says_so_without_raising(viewer_panel, q
     panel.method_combo.setCurrentIndex(panel.method_combo.findData("blur-code"))
     qtbot.waitUntil(lambda: not panel.busy and "not loaded" in panel.model_label.text(), timeout=TIMEOUT)
     assert "no blur-code model is installed" in panel.model_label.text()
+
+
+def test_psf_rl_blur_map_uses_the_optics_of_the_panels_form(viewer_panel, qtbot):
+    viewer, panel = viewer_panel
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("psf-rl"))
+    qtbot.waitUntil(lambda: not panel.busy and "psf-widefield" in panel.model_label.text(), timeout=TIMEOUT)
+    set_form(panel, optics="1.2 0.46 1.33", pixel_size="0.2")
+    panel._section.button.click()
+    qtbot.waitUntil(lambda: not panel.busy and f"{SAMPLE} blur map" in viewer.layers, timeout=TIMEOUT)
+    optics = viewer.layers[f"{SAMPLE} blur map"].metadata["optics"]
+    assert optics == {"na": 1.2, "wavelength_um": 0.46, "n_immersion": 1.33, "pixel_size_um": 0.2}
+    set_form(panel, optics="1.2")  # a wavelength is missing: said in the section, nothing added
+    panel._section.button.click()
+    assert "wavelength" in panel._section.status.text().lower() or "optics" in panel._section.status.text().lower()

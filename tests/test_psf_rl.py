@@ -315,6 +315,10 @@ class _Context:
     def device(self):
         return "cpu"
 
+    def params(self):
+        from latent_focus.methods.psf_rl import PsfRLParams
+        return PsfRLParams(optics=(1.2, 0.46, 1.33))
+
     def run_job(self, job, on_done, what):
         on_done(run(job))
 
@@ -332,9 +336,6 @@ def test_napari_blur_map_button_adds_a_coloured_layer(make_napari_viewer, defocu
     context = _Context(viewer, read_stack(path))
     section = PsfRLSection(context)
     qtbot.addWidget(section)
-    section.na.setValue(1.2)
-    section.wavelength.setValue(0.46)
-    section.immersion.setValue(1.33)
     section.button.click()
     data, name, planes, meta, cmap = context.added[-1]
     assert name == "stack blur map" and planes == [1] and cmap == "turbo" and meta["unit"] == "um"

@@ -598,6 +598,10 @@ class LatentFocusPanel(ScrollingDock):
         return self._norms[key]
 
     # -- restoring planes ------------------------------------------------------------------------
+    def params(self):
+        """See :class:`latent_focus.napari.context.PanelContext`."""
+        return form_params(self.form, self.method_class.Params())
+
     def _params(self, method):
         try:
             return form_params(self.form, method.default_params())

@@ -7,24 +7,13 @@ map at the plane's z, in the panel's worker with its progress bar and Cancel.
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import InputError
-from ..methods.psf_rl import DEFAULT_OPTICS
+from ..methods.psf_rl import optics_for
 from ..methods.psf_rl.jobs import blur_map_job
 from ..models import find_model, read_card
-from ..optics.parametric import Optics
 from .context import PanelContext
-
-
-def _spin(value: float, lo: float, hi: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setDecimals(decimals)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box
 
 
 def _estimator_model(model: str | None) -> str | None:
@@ -38,35 +27,21 @@ def _estimator_model(model: str | None) -> str | None:
 
 
 class PsfRLSection(QWidget):
-    """Optics of the microscope and a "Blur map" button."""
+    """A "Blur map" button; the optics and modality are the method's own options in the panel's form."""
 
     def __init__(self, context: PanelContext, parent=None):
         super().__init__(parent)
         self.context = context
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.modality = QComboBox()
-        self.modality.addItems(["widefield", "brightfield"])
-        self.modality.setToolTip("widefield fluorescence, or brightfield (signed defocus)")
-        na, wl, n = DEFAULT_OPTICS
-        self.na = _spin(na, 0.05, 1.7, 0.05, 2, "numerical aperture of the objective")
-        self.wavelength = _spin(wl, 0.3, 1.2, 0.01, 3, "emission wavelength in um")
-        self.immersion = _spin(n, 1.0, 1.7, 0.01, 3, "refractive index of the immersion medium")
-        self.pixel = _spin(0.0, 0.0, 10.0, 0.01, 4, "pixel size in um; 0: the layer's scale (else 0.1 um)")
         self.button = QPushButton("Blur map")
-        self.button.setToolTip("estimate |defocus| (um) across the plane the viewer shows and add it as a layer")
+        self.button.setToolTip("estimate |defocus| (um) across the plane the viewer shows, with the optics and "
+                               "modality above, and add it as a layer")
         self.button.clicked.connect(self.blur_map)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        for label, widget in (("modality", self.modality), ("NA", self.na), ("wavelength", self.wavelength),
-                              ("immersion n", self.immersion), ("pixel (um)", self.pixel)):
-            form.addRow(label, widget)
-        form.addRow(self.button)
-        form.addRow(self.status)
-
-    def optics(self, stack) -> Optics:
-        pixel = self.pixel.value() or stack.pixel_size_um or 0.1
-        return Optics(self.na.value(), self.wavelength.value(), self.immersion.value(), pixel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.button)
+        layout.addWidget(self.status)
 
     def blur_map(self) -> None:
         """Run the estimator on the shown plane in the panel's worker; the map is added when it is done."""
@@ -76,11 +51,11 @@ class PsfRLSection(QWidget):
             return
         plane = self.context.current_plane()
         try:
-            optics = self.optics(stack)
-        except ValueError as exc:
+            params = self.context.params()
+        except InputError as exc:
             self.status.setText(str(exc))
             return
-        modality = self.modality.currentText()
+        optics, modality = optics_for(params, stack), params.modality
         source = getattr(self.context.layer(), "name", "image")
         job = blur_map_job(stack.data[plane], optics, modality, _estimator_model(self.context.model()),
                            self.context.device())
