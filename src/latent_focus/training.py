@@ -26,7 +26,7 @@ from .io import Normalizer, Stack, check_planes
 from .latent import deblur_t, map_parts, parts
 from .metrics import psnr
 from .models import ModelCard, build_model, find_model, load_model
-from .models.modelfile import load_checkpoint, save_checkpoint, save_model
+from .models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
 #: the best fine-tuning recipe measured in the README (on a field the model never saw): the training dock's
@@ -289,13 +289,9 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     history: list[dict] = []
     start = 0
-    ckpt = load_checkpoint(output) if (output is not None and resume) else None
-    resumable = ckpt is not None and _same_recipe(ckpt.get("recipe"), _recipe(config, sources))
-    if output is not None and Path(output).exists() and not resumable and not overwrite:
-        if not Path(output).is_dir() or any(Path(output).iterdir()):
-            raise InputError(f"{output} already exists and holds another model or run; "
-                             "choose another output or pass --overwrite")
-    if resumable:
+    ckpt = checkpoint_to_resume(output, lambda c: _same_recipe(c.get("recipe"), _recipe(config, sources)),
+                                overwrite, resume)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])

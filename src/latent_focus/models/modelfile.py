@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -82,6 +83,24 @@ def save_checkpoint(folder: str | os.PathLike, state: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
+
+
+def checkpoint_to_resume(output: str | os.PathLike | None, same_run: Callable[[dict], bool],
+                         overwrite: bool = False, resume: bool = True) -> dict | None:
+    """The checkpoint in ``output`` when ``same_run(checkpoint)`` says it is this run's (to resume), else None.
+
+    An ``output`` that holds anything else is refused with :class:`InputError` unless ``overwrite``.
+    """
+    if output is None:
+        return None
+    output = Path(output)
+    ckpt = load_checkpoint(output) if resume else None
+    if ckpt is not None and same_run(ckpt):
+        return ckpt
+    if output.exists() and not overwrite and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"{output} already exists and holds another model or run; choose another output or "
+                         "pass --overwrite")
+    return None
 
 
 def load_checkpoint(folder: str | os.PathLike) -> dict | None:

@@ -30,7 +30,7 @@ from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
-from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
+from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
 from ...training import optimizer_step
 from .simulation import Sample, make_samples, make_settings
@@ -182,11 +182,8 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
                  "init": parent["weights_sha256"] if parent else None,
                  "content": [r["sha256"] for r in record],
                  "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None}
-    ckpt = load_checkpoint(output) if output.exists() else None
-    resumable = ckpt is not None and ckpt.get("signature") == signature
-    if output.exists() and not resumable and not overwrite and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"{output} already exists and holds another model or run; choose another output or "
-                         "pass --overwrite")
+    ckpt = checkpoint_to_resume(output, lambda c: c.get("signature") == signature, overwrite)
+    resumable = ckpt is not None
     device = select_device(recipe.device)
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)

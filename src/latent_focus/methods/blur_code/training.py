@@ -28,7 +28,7 @@ from ...errors import InputError
 from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.disentangled import join_latent, split_latent
-from ...models.modelfile import load_checkpoint, save_checkpoint, save_model
+from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...training import Progress, TrainConfig, optimizer_step
 from .losses import LossWeights, delay_weight, disentangled_losses, mlvae_losses
 from .sampling import Source, prepare_sources, sample_batch, split_validation
@@ -200,13 +200,8 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
     recipe = _recipe(config, sources, val_sources)
     history: list[dict] = []
     start = 0
-    ckpt = load_checkpoint(output) if (output is not None and resume) else None
-    resumable = ckpt is not None and ckpt.get("recipe") == recipe
-    if output is not None and Path(output).exists() and not resumable and not overwrite:
-        if not Path(output).is_dir() or any(Path(output).iterdir()):
-            raise InputError(f"{output} already exists and holds another model or run; "
-                             "choose another output or pass --overwrite")
-    if resumable:
+    ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite, resume)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])

@@ -25,7 +25,7 @@ from ...errors import InputError
 from ...files import atomic_write
 from ...io import Stack
 from ...models import ModelCard, build_model, save_model
-from ...models.modelfile import load_checkpoint, save_checkpoint
+from ...models.modelfile import checkpoint_to_resume, save_checkpoint
 from .estimator import PRESET, decode_outputs, encode_targets, transform_targets
 from .sampling import PATCH, normalize_patches
 from .simulation import MODALITIES, Recipe, simulate_sample
@@ -195,14 +195,10 @@ def train_estimator(content: list[Stack], output: str | Path, config: TrainConfi
     contents = content_planes(content)
     key = hashlib.sha256(repr((asdict(config.recipe), config.seed, _content_key(content))).encode()).hexdigest()[:12]
     recipe = _run_recipe(config, key)
-    ckpt = load_checkpoint(output) if output.is_dir() else None
-    resumable = ckpt is not None and ckpt.get("recipe") == recipe
-    if output.exists() and not resumable:
-        if not overwrite and (not output.is_dir() or any(output.iterdir())):
-            raise InputError(f"{output} already exists and holds another model or run; choose another output or "
-                             "pass --overwrite")
-        if output.is_dir():
-            shutil.rmtree(output)
+    ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite)
+    resumable = ckpt is not None
+    if output.is_dir() and not resumable:  # --overwrite: start afresh
+        shutil.rmtree(output)
     done_before = int(ckpt["step"]) if resumable else 0
     if done_before >= config.steps:
         return
