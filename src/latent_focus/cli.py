@@ -59,11 +59,24 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--field", default=None, help="field name when a folder holds several")
 
 
+def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
+    """The options of ``method``'s ``Params`` (an unknown method is refused later, with the method list)."""
+    if method is None:
+        return
+    from .methods import get_method
+    from .methods.options import add_params
+    try:
+        cls = get_method(method)
+    except InputError:
+        return
+    add_params(p, cls.Params, f"{cls.name} options")
+
+
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``method`` (the ``--method`` value of ``restore``) adds that method's options."""
     from .methods import list_methods
     from .methods.latent import LatentParams
-    from .methods.options import add_params, argument_type, describe
+    from .methods.options import argument_type, describe
 
     parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
                      "by moving through the latent space of an autoencoder trained on z-stacks, or restore "
@@ -86,14 +99,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                        help="pair methods: the sharper plane B and the blurrier plane C")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _common(p)
-    if method is not None:
-        from .methods import get_method
-        try:
-            cls = get_method(method)
-        except InputError:
-            cls = None
-        if cls is not None:
-            add_params(p, cls.Params, f"{cls.name} options")
+    _add_method_options(p, method)
 
     sub.add_parser("methods", help="list the restoration methods, their input and their weights")
 
@@ -119,14 +125,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="restore files whose output exists again")
     p.add_argument("--model", "-m", default=None, help="model folder or name for methods with weights")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device on each worker")
-    if method is not None:
-        from .methods import get_method
-        try:
-            cls = get_method(method)
-        except InputError:
-            cls = None
-        if cls is not None:
-            add_params(p, cls.Params, f"{cls.name} options")
+    _add_method_options(p, method)
 
     for name, first, help_ in (
         ("synthesize", "A C", "blur synthesis: D(alpha*E(x_A) + (1-alpha)*E(x_C)), A the sharper plane"),

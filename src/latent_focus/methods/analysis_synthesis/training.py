@@ -32,7 +32,7 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
-from ...training import optimizer_step
+from ...training import Progress, optimizer_step
 from .simulation import Sample, make_samples, make_settings
 
 RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
@@ -73,20 +73,6 @@ class Recipe:
         for name in ("widefield_fraction", "procedural"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"--{name.replace('_', '-')} must be from 0 to 1; got {getattr(self, name)}")
-
-
-@dataclass
-class TrainProgress:
-    """One report of the training loop."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    val: dict[str, float] | None
-    elapsed_s: float
-    eta_s: float
-    device: str
-    done: bool = False
 
 
 def _content(stacks: list[Stack]) -> tuple[list[np.ndarray], list[np.ndarray], list[dict]]:
@@ -157,8 +143,8 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
-          overwrite: bool = False, init: str | Path | None = None) -> Iterator[TrainProgress]:
-    """Train a pair on ``content`` (real in-focus planes); yields a :class:`TrainProgress` after every step.
+          overwrite: bool = False, init: str | Path | None = None) -> Iterator[Progress]:
+    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.training.Progress` a step.
 
     ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
     that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the
@@ -241,7 +227,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
                 last_saved = step
             elapsed = time.perf_counter() - t0
             eta = (recipe.steps - step) * elapsed / max(step - start, 1)
-            yield TrainProgress(step, recipe.steps, values, val, elapsed, eta, dev_name, step == recipe.steps)
+            yield Progress(step, recipe.steps, values, val, elapsed, eta, dev_name, done=step == recipe.steps)
     except GeneratorExit:
         if step > last_saved:
             save()
