@@ -49,6 +49,19 @@ class Restored:
     info: dict = field(default_factory=dict)
 
 
+def parse_auto_number(text, kind=float):
+    """A ``parse`` for :func:`param`: ``"auto"`` (or nothing) -> None, else a finite number of ``kind``."""
+    if text in (None, "", "auto"):
+        return None
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise InputError(f"expected 'auto' or a number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise InputError(f"expected a finite number; got {text!r}")
+    return value
+
+
 def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
           choices: tuple | None = None, step: float | None = None, label: str | None = None,
           parse=None) -> Any:

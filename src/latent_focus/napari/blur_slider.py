@@ -23,6 +23,7 @@ from ..methods import load_method
 from ..methods.blur_code.live import EncodedPlane, encode_plane, render
 from .context import PanelContext
 from .lifetime import ClosingWatch
+from .plane_plot import TEXT, draw_frame, draw_planes
 
 TICKS = 1000
 
@@ -102,14 +103,7 @@ class BlurCodePlot(QWidget):
 
     def paintEvent(self, event):
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor(38, 41, 48))
-        frame = QRectF(self.rect()).adjusted(26, 8, -8, -20)
-        p.setPen(QPen(QColor(90, 95, 105), 1))
-        p.drawRect(frame)
-        p.setPen(QColor(170, 175, 185))
-        p.drawText(QRectF(frame.left(), frame.bottom() + 2, frame.width(), 16), Qt.AlignmentFlag.AlignHCenter,
-                   "blur code  (sharper ← → blurrier)")
+        frame = draw_frame(p, QRectF(self.rect()), 26, "blur code  (sharper ← → blurrier)")
         if self.codes is None or len(self.codes) == 0:
             p.drawText(frame, Qt.AlignmentFlag.AlignCenter, "press Encode plane")
             return
@@ -124,22 +118,14 @@ class BlurCodePlot(QWidget):
         p.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
         p.drawLine(at(self.focus_code, -0.4), at(self.focus_code, n - 0.6))
         pts = [at(c, i) for i, c in enumerate(self.codes)]
-        p.setPen(QPen(QColor(120, 125, 135), 1))
-        for a, b in zip(pts[:-1], pts[1:]):
-            p.drawLine(a, b)
-        for i, pt in enumerate(pts):
-            f = i / max(n - 1, 1)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(int(60 + 195 * f), int(140 - 10 * f), int(230 - 200 * f)))
-            p.drawEllipse(pt, 3.0, 3.0)
-        p.setBrush(Qt.BrushStyle.NoBrush)
+        draw_planes(p, pts, 3.0)
         if 0 <= self.plane < n:
             p.setPen(QPen(QColor(255, 220, 60), 1.5))
             p.drawEllipse(pts[self.plane], 6.0, 6.0)
             if self.value is not None:
                 tick = at(self.value, self.plane)
                 p.drawLine(QPointF(tick.x(), tick.y() - 8), QPointF(tick.x(), tick.y() + 8))
-        p.setPen(QColor(170, 175, 185))
+        p.setPen(TEXT)
         p.drawText(QRectF(2, frame.top(), 22, 16), Qt.AlignmentFlag.AlignRight, "0")
         p.drawText(QRectF(2, frame.bottom() - 16, 22, 16), Qt.AlignmentFlag.AlignRight, str(n - 1))
 

@@ -7,6 +7,8 @@ from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
+from .plane_plot import draw_frame, draw_planes
+
 
 class LatentPlot(QWidget):
     """Planes as dots joined in z order, coloured from first (blue) to last (orange) plane.
@@ -37,14 +39,7 @@ class LatentPlot(QWidget):
 
     def paintEvent(self, event):
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor(38, 41, 48))
-        frame = QRectF(self.rect()).adjusted(22, 8, -8, -20)
-        p.setPen(QPen(QColor(90, 95, 105), 1))
-        p.drawRect(frame)
-        p.setPen(QColor(170, 175, 185))
-        p.drawText(QRectF(frame.left(), frame.bottom() + 2, frame.width(), 16),
-                   Qt.AlignmentFlag.AlignHCenter, self._axes[0])
+        frame = draw_frame(p, QRectF(self.rect()), 22, self._axes[0])
         p.save()
         p.translate(frame.left() - 4, frame.center().y())
         p.rotate(-90)
@@ -55,16 +50,8 @@ class LatentPlot(QWidget):
             p.drawText(frame, Qt.AlignmentFlag.AlignCenter, "press Latent view")
             return
         pts = self._to_frame(frame)
-        p.setPen(QPen(QColor(120, 125, 135), 1))
-        for a, b in zip(pts[:-1], pts[1:]):
-            p.drawLine(a, b)
+        draw_planes(p, pts, 3.5)
         n = len(pts)
-        for i, pt in enumerate(pts):
-            f = i / max(n - 1, 1)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(int(60 + 195 * f), int(140 - 10 * f), int(230 - 200 * f)))
-            p.drawEllipse(pt, 3.5, 3.5)
-        p.setBrush(Qt.BrushStyle.NoBrush)
         for planes, colour in (((self._focus,), QColor(255, 255, 255)), (self._marked, QColor(255, 220, 60))):
             p.setPen(QPen(colour, 1.5))
             for i in planes:

@@ -18,7 +18,6 @@ The same estimates give a blur map and, after a calibration on a z-stack of the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ...errors import InputError
 from ...io import Stack, check_plane_index
 from ...models import find_model, list_models, load_model
 from ...optics.parametric import Optics
-from ..base import PLANE, Method, Params, Progress, Restored, param
+from ..base import PLANE, Method, Params, Progress, Restored, param, parse_auto_number
 from ..richardson_lucy import parse_optics
 from .commands import COMMANDS
 from .deconvolve import richardson_lucy_sv
@@ -39,19 +38,6 @@ from .plan import MIN_WAVES, MeasuredPsf, plan_plane
 DEFAULT_OPTICS = (0.75, 0.52, 1.0)  # a 40x/0.75 air objective at 520 nm, when the optics are not given
 DEFAULT_PIXEL_UM = 0.1
 SHIPPED = {"widefield": "psf-widefield", "brightfield": "psf-brightfield"}
-
-
-def parse_auto_number(text, kind=float):
-    """``"auto"`` (or nothing) -> None, else a finite number."""
-    if text in (None, "", "auto"):
-        return None
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise InputError(f"expected 'auto' or a number; got {text!r}") from None
-    if not math.isfinite(value):
-        raise InputError(f"expected a finite number; got {text!r}")
-    return value
 
 
 def parse_defocus(text) -> float | None:

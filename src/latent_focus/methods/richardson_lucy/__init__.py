@@ -9,7 +9,6 @@ are blended without seams (:func:`deconvolution.richardson_lucy_tiled`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,7 +17,7 @@ import numpy as np
 from ...errors import InputError
 from ...io import Stack, check_plane_index, read_stack
 from ...optics import born_wolf_psf
-from ..base import PLANE, Method, Params, Progress, Restored, param
+from ..base import PLANE, Method, Params, Progress, Restored, param, parse_auto_number
 from .deconvolution import estimate_defocus_psf, richardson_lucy_tiled
 
 DEFAULT_OPTICS = (0.75, 0.52)  # NA and wavelength (um) assumed when none are given
@@ -40,15 +39,8 @@ def parse_optics(text) -> tuple[float, ...]:
 
 
 def parse_optional_float(text) -> float | None:
-    if text in (None, "", "auto", "none"):
-        return None
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise InputError(f"expected a number or 'auto'; got {text!r}") from None
-    if not math.isfinite(value):
-        raise InputError(f"expected a finite number; got {text!r}")
-    return value
+    """``"auto"``, ``"none"`` (or nothing) -> None, else a finite number."""
+    return None if text == "none" else parse_auto_number(text)
 
 
 @dataclass(frozen=True)
