@@ -1,6 +1,10 @@
 """Build the simulated defocus z-stacks the shipped models are trained on.
 
-In-focus content: planes of the scikit-image ``cells3d`` nuclei stack (BSD-3-Clause). Widefield
+``--optics narrow`` (the first models' data): in-focus content from planes of the scikit-image ``cells3d``
+nuclei stack (BSD-3-Clause), 0.26 um pixels, NA 0.4-0.95 in air. ``--optics wide``: content from
+:func:`latent_focus.specimens.random_specimen` (procedural puncta, filaments and cells, and ``cells3d``
+planes) over air, water and oil objectives of NA 0.3-1.45, emission 0.42-0.70 um, pixels of 0.15-0.6
+of lambda/NA (0.06-0.7 um) and plane spacings of 0.3-2 depths of field. Widefield
 fluorescence stacks use scalar Born-Wolf / Gibson-Lanni PSFs or the measured widefield bead PSF
 (Janelia, BSD-style licence); brightfield stacks propagate a weak phase/amplitude object built from
 the same content. Every stack gets its own optics, z spacing, focus offset and camera noise, drawn
@@ -20,6 +24,10 @@ import tifffile
 
 from latent_focus.io import read_stack
 from latent_focus.simulate import defocus_stack
+from latent_focus.specimens import random_specimen
+
+#: immersion media of ``--optics wide``: name, refractive index, NA range and share of the stacks
+IMMERSIONS = (("air", 1.0, (0.3, 0.95), 0.35), ("water", 1.333, (0.8, 1.27), 0.25), ("oil", 1.515, (1.2, 1.45), 0.4))
 
 
 def _content(cells3d: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -39,7 +47,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--cells3d", type=Path, required=True, help="cells3d nuclei stack (z, y, x)")
-    p.add_argument("--bead", type=Path, required=True, help="measured widefield bead stack with z.txt")
+    p.add_argument("--bead", type=Path, default=None, help="--optics narrow: measured widefield bead stack with z.txt")
     p.add_argument("--widefield", type=int, default=48)
     p.add_argument("--brightfield", type=int, default=24)
     p.add_argument("--brightfield-dz", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
@@ -56,6 +64,10 @@ def main(argv=None) -> None:
                    help="fraction of brightfield stacks recorded by an 8-bit camera (clear background at 120-200)")
     p.add_argument("--widefield-photons", type=float, nargs=2, default=(300.0, 6000.0), metavar=("MIN", "MAX"),
                    help="range of the widefield peak photon count, drawn log-uniformly (more photons, less noise)")
+    p.add_argument("--optics", choices=("narrow", "wide"), default="narrow",
+                   help="narrow: the first models' optics and cells3d content; wide: air/water/oil objectives of "
+                        "NA 0.3-1.45 and procedural specimens (the other range options apply to narrow only)")
+    p.add_argument("--size", type=int, default=256, help="--optics wide: plane size in pixels")
     p.add_argument("--seed", type=int, default=2023)
     args = p.parse_args(argv)
     for option in ("brightfield_dz", "widefield_photons", "brightfield_condenser", "brightfield_phase"):
@@ -65,6 +77,11 @@ def main(argv=None) -> None:
 
     rng = np.random.default_rng(args.seed)
     cells = read_stack(args.cells3d).data
+    if args.optics == "wide":
+        args.out.mkdir(parents=True, exist_ok=True)
+        return _write_wide(args, cells, rng)
+    if args.bead is None:
+        p.error("--optics narrow needs --bead (a measured widefield bead stack)")
     bead = read_stack(args.bead)
     args.out.mkdir(parents=True, exist_ok=True)
     recipe = []
@@ -109,6 +126,53 @@ def main(argv=None) -> None:
         recipe.append({"file": name, "kind": kind, "cells3d_plane": plane, "z_um": z.tolist(),
                        **{k: v for k, v in params.items() if k not in ("psf", "psf_z_um")}})
         print(name, kind, f"dz={dz:.2f}", flush=True)
+    (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+
+
+def _wide_widefield(rng: np.random.Generator) -> tuple[dict, float]:
+    names, shares = [m[0] for m in IMMERSIONS], [m[3] for m in IMMERSIONS]
+    _, n, (lo, hi), _ = IMMERSIONS[names.index(rng.choice(names, p=shares))]
+    na = float(rng.uniform(lo, hi))
+    wavelength = float(rng.uniform(0.42, 0.70))
+    px = float(np.clip(np.exp(rng.uniform(np.log(0.15), np.log(0.6))) * wavelength / na, 0.06, 0.7))
+    params = dict(modality="widefield", na=na, wavelength_um=wavelength, n_immersion=n, pixel_size_um=px,
+                  photons=float(np.exp(rng.uniform(np.log(80), np.log(20000)))),
+                  background_photons=float(rng.uniform(5, 300)), read_noise_e=float(rng.uniform(1, 3)))
+    if n > 1.4 and rng.uniform() < 0.5:  # oil into an aqueous sample: spherical aberration with depth
+        params.update(psf="gibson_lanni", n_sample=1.33, depth_um=float(rng.uniform(0, 8)))
+    return params, wavelength * n / na ** 2
+
+
+def _wide_brightfield(rng: np.random.Generator) -> tuple[dict, float]:
+    na = float(rng.uniform(0.2, 0.95))
+    px = float(np.clip(np.exp(rng.uniform(np.log(0.2), np.log(0.6))) * 0.55 / na, 0.1, 0.7))
+    params = dict(modality="brightfield", na=na, na_condenser=float(rng.uniform(0.15, 0.7)) * na,
+                  wavelength_um=0.55, bandwidth_um=float(rng.uniform(0, 0.2)), pixel_size_um=px,
+                  phase_rad=float(rng.uniform(0.2, 1.5)), absorption=float(rng.uniform(0.0, 0.15)),
+                  photons=float(rng.uniform(2000, 20000)), read_noise_e=float(rng.uniform(1, 3)),
+                  shading=float(rng.uniform(0, 0.1)))
+    return params, 0.55 / na ** 2
+
+
+def _write_wide(args, cells: np.ndarray, rng: np.random.Generator) -> None:
+    """``--optics wide``: stacks of 9-13 planes spaced 0.3-2 depths of field, focus anywhere in the middle half."""
+    middle = cells[len(cells) // 4: 3 * len(cells) // 4]
+    recipe = []
+    for i in range(args.widefield + args.brightfield):
+        kind = "widefield" if i < args.widefield else "brightfield"
+        params, dof = (_wide_widefield if kind == "widefield" else _wide_brightfield)(rng)
+        img, specimen = random_specimen(args.size, rng, middle)
+        n = int(rng.integers(9, 14))
+        dz = float(np.exp(rng.uniform(np.log(0.3), np.log(2.0)))) * dof
+        z = (np.arange(n) - n // 2 + int(rng.integers(-(n // 4), n // 4 + 1))) * dz
+        stack = defocus_stack(img, z, seed=int(rng.integers(2**31)), **params)
+        name = f"{kind}_{i:03d}.tif"
+        px = params["pixel_size_um"]
+        tifffile.imwrite(args.out / name, stack.astype(np.float32), imagej=True,
+                         resolution=(1 / px, 1 / px), metadata={"spacing": dz, "unit": "um", "axes": "ZYX"})
+        recipe.append({"file": name, "kind": kind, "specimen": specimen, "z_um": z.tolist(),
+                       "dz_depths_of_field": dz / dof, **params})
+        print(name, kind, specimen, f"NA={params['na']:.2f} px={px:.3f} dz={dz:.2f}", flush=True)
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
 
 

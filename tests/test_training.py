@@ -242,3 +242,20 @@ def test_bad_training_input(tmp_path):
         list(train([np.random.rand(2, 64, 64)], None, _cfg()))
     with pytest.raises(InputError, match="at least"):
         list(train([np.random.rand(5, 32, 32)], None, _cfg()))
+
+
+def test_given_focus_and_weights_choose_the_triplets_and_how_often_each_stack_is_drawn():
+    from latent_focus.training import _prepare, _sample_batch
+    rng = np.random.default_rng(0)
+    uniform, binary = rng.random((7, 64, 64)), (rng.random((7, 64, 64)) > 0.5).astype(float)
+    cfg = _cfg(batch_size=400, crop=32)
+    sources = _prepare([uniform, binary], cfg, focus=[0, 6], weights=[1.0, 3.0])
+    assert all(a < b < c for a, b, c, _ in sources[0].triplets)  # focus 0: every triplet runs upwards
+    assert all(a > b > c for a, b, c, _ in sources[1].triplets)
+    x, _ = _sample_batch(sources, cfg, np.random.default_rng(1))
+    from_binary = float((x[0].std(dim=(1, 2, 3)) > 0.4).float().mean())  # std 0.5 against 0.29
+    assert 0.68 < from_binary < 0.82  # drawn 3 times in 4
+    with pytest.raises(InputError, match="one in-focus plane and one weight per training stack"):
+        _prepare([uniform], cfg, focus=[0, 1])
+    with pytest.raises(InputError, match="weights must be positive"):
+        _prepare([uniform], cfg, weights=[0.0])

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from .device import describe, select_device
 from .errors import InputError
 from .focus import find_focus, triplets_for
-from .io import Normalizer, Stack, check_planes
+from .io import Normalizer, Stack, check_plane_index, check_planes
 from .latent import deblur_t, map_parts, parts
 from .metrics import psnr
 from .models import ModelCard, build_model, find_model, load_model
@@ -109,9 +109,16 @@ class _Source:
     train_rows: int
     sha256: str
     name: str
+    weight: float = 1.0
 
 
-def _prepare(stacks, config: TrainConfig) -> list[_Source]:
+def _prepare(stacks, config: TrainConfig, focus=None, weights=None) -> list[_Source]:
+    focus = [None] * len(stacks) if focus is None else list(focus)
+    weights = [1.0] * len(stacks) if weights is None else [float(w) for w in weights]
+    if len(focus) != len(stacks) or len(weights) != len(stacks):
+        raise InputError(f"pass one in-focus plane and one weight per training stack ({len(stacks)} stacks)")
+    if any(not (math.isfinite(w) and w > 0) for w in weights):
+        raise InputError("training stack weights must be positive numbers")
     sources = []
     for i, s in enumerate(stacks):
         stack = s if isinstance(s, Stack) else Stack(np.asarray(s, dtype=np.float32))
@@ -119,7 +126,8 @@ def _prepare(stacks, config: TrainConfig) -> list[_Source]:
         if data.shape[1] < config.crop or data.shape[2] < config.crop:
             raise InputError(f"training stack {i} planes are {data.shape[1:]} px; pass planes of at least "
                              f"{config.crop}x{config.crop} or a smaller crop size")
-        trips = triplets_for(len(data), stack.z_um, find_focus(data), config.triplets)
+        in_focus = find_focus(data) if focus[i] is None else check_plane_index(focus[i], len(data))
+        trips = triplets_for(len(data), stack.z_um, in_focus, config.triplets)
         if not trips:
             raise InputError(f"training stack {i} ({stack.source or 'array'}) has no plane triplet (a, b, c) "
                              "on one side of focus; pass a stack with at least three planes on one side")
@@ -129,7 +137,7 @@ def _prepare(stacks, config: TrainConfig) -> list[_Source]:
             rows = data.shape[1]  # too small to hold out a validation band
         sources.append(_Source(norm.normalize(data), trips, rows,
                                hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest(),
-                               stack.source or f"array {i}"))
+                               stack.source or f"array {i}", weights[i]))
     if not sources:
         raise InputError("no training stacks given; pass at least one z-stack")
     return sources
@@ -148,8 +156,9 @@ def _batch(crops: list[np.ndarray], alphas: list[float]) -> tuple[torch.Tensor, 
 def _sample_batch(sources: list[_Source], config: TrainConfig, rng: np.random.Generator):
     """(3, B, 1, crop, crop) tensor of a, b, c crops from the training band, and the (B,) alphas."""
     crops, alphas = [], []
+    p = np.array([s.weight for s in sources])
     for _ in range(config.batch_size):
-        src = sources[rng.integers(len(sources))]
+        src = sources[rng.choice(len(sources), p=p / p.sum())]
         t = src.triplets[rng.integers(len(src.triplets))]
         y = rng.integers(0, src.train_rows - config.crop + 1)
         x = rng.integers(0, src.data.shape[2] - config.crop + 1)
@@ -250,7 +259,8 @@ def _validate(model, batch, config: TrainConfig, device: torch.device) -> dict[s
 
 
 def train(stacks, output: str | Path | None = None, config: TrainConfig | None = None,
-          init: str | Path | None = None, resume: bool = True, overwrite: bool = False) -> Iterator[Progress]:
+          init: str | Path | None = None, resume: bool = True, overwrite: bool = False,
+          focus=None, weights=None) -> Iterator[Progress]:
     """Train an autoencoder on triplets from ``stacks``; yields a :class:`Progress` after each step.
 
     Parameters
@@ -267,10 +277,14 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         Continue from ``output``'s checkpoint when one exists for the same recipe.
     overwrite : bool
         Replace an existing ``output`` folder that cannot be resumed (else :class:`InputError`).
+    focus : list of int or None, optional
+        In-focus plane of each stack (None: the sharpest by the variance of the Laplacian).
+    weights : list of float, optional
+        How often each stack is drawn, relative to the others (default: all alike).
     """
     config = replace(config or TrainConfig())  # the caller's config is never written to
     config.check()
-    sources = _prepare(stacks, config)
+    sources = _prepare(stacks, config, focus, weights)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -350,6 +364,8 @@ def _recipe(config: TrainConfig, sources: list[_Source]) -> dict:
     recipe = {k: v for k, v in asdict(config).items() if k not in ("steps", "epochs", "device")}
     recipe["percentiles"] = list(recipe["percentiles"])
     recipe["data"] = [s.sha256 for s in sources]
+    if any(s.weight != 1.0 for s in sources):
+        recipe["weights"] = [s.weight for s in sources]
     return recipe
 
 
@@ -368,7 +384,8 @@ def _card(config: TrainConfig, sources: list[_Source], parent: dict | None, devi
         training={
             "recipe": asdict(config), "steps_done": step, "device": device, "fine_tuned_from": parent,
             "data": [{"source": s.name, "sha256": s.sha256, "planes": int(s.data.shape[0]),
-                      "shape": list(s.data.shape), "triplets": len(s.triplets)} for s in sources],
+                      "shape": list(s.data.shape), "triplets": len(s.triplets), "weight": s.weight}
+                     for s in sources],
         },
         seed=config.seed,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
