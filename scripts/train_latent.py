@@ -5,7 +5,8 @@
 
 ``--sim`` folders are written by ``scripts/make_training_data.py`` (the in-focus plane of each stack is the
 one at z = 0 in its ``recipe.json``). ``--real`` folders hold a focus series as ``stack.tif`` with a
-``meta.json`` giving its ``focus_plane`` (the corpus layout of ``docs/real-data.md``). Real series are drawn
+``meta.json`` giving its ``focus_plane`` (the corpus layout of ``docs/real-data.md``); planes smaller than
+the crop are mirrored out to it. Real series are drawn
 ``--real-share`` of the time in all, each as often as the others. Run it again with the same arguments to
 resume after a stop; ``OUT/snapshots/step_NNNNN.pt`` keeps the weights at every ``--snapshot-every`` steps
 for the learning curve.
@@ -36,11 +37,17 @@ def sim_series(folder: Path) -> list[tuple]:
     return out
 
 
-def real_series(folder: Path) -> tuple:
+def real_series(folder: Path, crop: int) -> tuple:
+    """(stack, focus) of a corpus folder; planes smaller than ``crop`` are mirrored out to it."""
     meta = json.loads((folder / "meta.json").read_text())
     if meta.get("focus_plane") is None:
         raise SystemExit(f"{folder}/meta.json gives no focus_plane; leave this series out")
-    return read_stack(folder / "stack.tif"), int(meta["focus_plane"])
+    stack = read_stack(folder / "stack.tif")
+    h, w = stack.data.shape[1:]
+    if h < crop or w < crop:
+        pad = [(0, 0), (0, max(crop - h, 0)), (0, max(crop - w, 0))]
+        stack.data = np.pad(stack.data, pad, mode="symmetric")
+    return stack, int(meta["focus_plane"])
 
 
 def main(argv=None) -> None:
@@ -62,7 +69,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     sims = [s for folder in args.sim for s in sim_series(folder)]
-    reals = [real_series(folder) for folder in args.real]
+    reals = [real_series(folder, args.crop) for folder in args.real]
     stacks = [s for s, _ in sims + reals]
     focus = [f for _, f in sims + reals]
     share = args.real_share if reals else 0.0
