@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import socket
+import threading
 import time
 
 import numpy as np
@@ -112,6 +114,56 @@ def test_bad_batches_exit_2_with_one_line(tmp_path, folder, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "inside the input folder" in err[0] and "unknown method" in err[1]
     assert not (folder / "out").exists() and not (tmp_path / "o").exists()
+
+
+@contextlib.contextmanager
+def _listener(reply: bytes | None):
+    """A loopback server that accepts every connection and sends ``reply`` (None: never answers)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                accepted.append(conn)
+                if reply is not None:
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<html></html>"],
+                         ids=["silent", "http"])
+def test_a_listener_that_is_no_scheduler_exits_2_within_15_seconds(tmp_path, folder, capsys, reply):
+    with _listener(reply) as address:
+        t0 = time.perf_counter()
+        code = main(["batch", str(folder / "plane.tif"), "-o", str(tmp_path / "o"), "--method", "richardson-lucy",
+                     "--scheduler", address])
+        elapsed = time.perf_counter() - t0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and elapsed < 15, elapsed
+    assert len(err) == 1 and address in err[0] and "--scheduler local" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_running_scheduler_address_is_used(tmp_path, folder, capsys):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=40) as cluster:
+        code = main(["batch", str(folder / "plane.tif"), "-o", str(tmp_path / "o"), "--method", "richardson-lucy",
+                     "--scheduler", cluster.scheduler_address, "--iterations", "2", "--optics", "0.75 0.52",
+                     "--defocus", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "o" / "plane_deblurred.tif").exists()
 
 
 def test_an_unreachable_scheduler_exits_2_within_10_seconds(tmp_path, folder, capsys):

@@ -20,6 +20,7 @@ the run. ``side_by_side`` writes the input and the output next to each other alo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io as _io
@@ -291,7 +292,8 @@ def _json_value(obj):
 def connect(scheduler: str = "local", workers: int = 1):
     """A dask.distributed client: a new LocalCluster on loopback (``"local"``), or the scheduler at an address.
 
-    An address that does not answer within :data:`CONNECT_TIMEOUT_S` seconds raises :class:`InputError`.
+    An address where no dask scheduler answers within :data:`CONNECT_TIMEOUT_S` seconds raises
+    :class:`InputError` (:func:`check_scheduler`).
     """
     from distributed import Client, LocalCluster
 
@@ -301,12 +303,53 @@ def connect(scheduler: str = "local", workers: int = 1):
         return Client(cluster)
     if "://" not in scheduler and not re.match(r"^[\w.\-]+:\d+$", scheduler):
         raise InputError(f"--scheduler takes 'local' or a scheduler address like tcp://host:8786; got {scheduler!r}")
+    check_scheduler(scheduler)
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
-        raise InputError(f"no dask scheduler answers at {scheduler} within {CONNECT_TIMEOUT_S} s "
-                         f"({type(exc).__name__}); start one (dask scheduler, dask-jobqueue) "
-                         "or pass --scheduler local") from None
+        raise _no_scheduler(scheduler, exc) from None
+
+
+def check_scheduler(address: str) -> None:
+    """Raise :class:`InputError` unless a dask scheduler answers at ``address`` within :data:`CONNECT_TIMEOUT_S`.
+
+    dask's client waits without limit on a server that accepts a connection and never answers; this asks the
+    server who it is, with a deadline, first.
+    """
+    try:
+        reply = asyncio.run(asyncio.wait_for(_identity(address), CONNECT_TIMEOUT_S))
+    except (OSError, TimeoutError) as exc:
+        raise _no_scheduler(address, exc) from None
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind == "Scheduler":
+        return
+    what = f"is a dask {kind.lower()}, not a scheduler" if isinstance(kind, str) else "answers but is no dask scheduler"
+    raise InputError(f"{address} {what}; pass the address the scheduler prints (dask scheduler, "
+                     "cluster.scheduler_address) or --scheduler local")
+
+
+async def _identity(address: str):
+    """What the server at ``address`` says it is: a dask server's identity, or None for anything else."""
+    from distributed.comm import connect as dask_connect
+
+    try:
+        comm = await dask_connect(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        raise
+    except Exception:  # a handshake of bytes that are no dask message (an HTTP server, ...)
+        return None
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    except Exception:
+        return None
+    finally:
+        comm.abort()
+
+
+def _no_scheduler(address: str, exc: BaseException) -> InputError:
+    return InputError(f"no dask scheduler answers at {address} within {CONNECT_TIMEOUT_S} s ({type(exc).__name__}); "
+                      "start one (dask scheduler, dask-jobqueue) or pass --scheduler local")
 
 
 def run_batch(jobs: list[Job], spec: Spec, client, on_result: Callable[[FileResult], None] | None = None
