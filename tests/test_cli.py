@@ -174,6 +174,9 @@ def _bad(tmp_path, stack_file, tiny_model):
         "unknown --method in evaluate": ["evaluate", stack_file, "--focus", 0, "--method", "magic", *m],
         "view nan": ["view", tmp_path / "nan.tif"],
         "view screenshot exists": ["view", stack_file, "--screenshot", _png(tmp_path)],
+        "channel of a (z, y, x) file": ["deblur", stack_file, *out, "--planes", 2, 4, "--channel", 1, *m],
+        "channel of a (z, y, x) file, restore": ["restore", stack_file, *out, "--method", "richardson-lucy",
+                                                 "--channel", 1],
     }
 
 
@@ -183,7 +186,7 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "strength word", "calibrate focus", "tile 0", "tile 10", "tile -5", "pickle model", "negative plane",
          "negative --plane", "max-cases 0", "output is input", "unknown method", "pair method, 2-D",
          "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
-         "view screenshot exists"]
+         "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore"]
 
 
 def _png(tmp_path):

@@ -28,6 +28,21 @@ def test_zcyx_requires_channel_choice(tmp_path):
         read_stack(path, channel=5)
 
 
+def test_a_channel_of_a_file_without_channels_is_refused(tmp_path):
+    data = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "zyx.tif", data, photometric="minisblack")
+    with pytest.raises(InputError, match="zyx.tif has no channel axis; leave --channel out"):
+        read_stack(tmp_path / "zyx.tif", channel=1)
+    assert np.array_equal(read_stack(tmp_path / "zyx.tif", channel=0).data, data)  # its one channel
+    tifffile.imwrite(tmp_path / "one.tif", data[:, None], metadata={"axes": "ZCYX"})
+    with pytest.raises(InputError, match="channel 3 does not exist in one.tif; pass --channel 0"):
+        read_stack(tmp_path / "one.tif", channel=3)
+    for z in range(3):
+        tifffile.imwrite(tmp_path / f"plane_z{z:02d}.tif", data[z])
+    with pytest.raises(InputError, match="no channel axis"):
+        read_stack(tmp_path, channel=1, field="plane")
+
+
 def test_ome_tiff_spacing(tmp_path):
     data = np.random.default_rng(0).random((5, 16, 16)).astype(np.float32)
     path = tmp_path / "s.ome.tif"

@@ -105,7 +105,8 @@ def read_stack(path: str | os.PathLike, channel: int | None = None, field: str |
         layout: sub-folders ``z0/ z1/ ...`` (or ``..._z_00``) each holding one file per field, or files
         named ``<field>_z00<rest>.tif`` side by side.
     channel : int, optional
-        Channel to take from a (z, c, y, x) file. Required when the file has several channels.
+        Channel to take from a (z, c, y, x) file. Required when the file has several channels; a file
+        without a channel axis takes none (or 0, its one channel).
     field : str, optional
         File name (folder layout) or name prefix identifying one field when a folder holds several.
     """
@@ -113,7 +114,7 @@ def read_stack(path: str | os.PathLike, channel: int | None = None, field: str |
     if not path.exists():
         raise InputError(f"{path} does not exist; pass a TIFF z-stack or a folder of per-plane TIFF files")
     if path.is_dir():
-        return _read_folder(path, field)
+        return _read_folder(path, field, channel)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"{path.name} is not a TIFF file; pass a .tif/.tiff z-stack or a folder of TIFF planes")
     return _read_tiff(path, channel)
@@ -190,9 +191,11 @@ def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.n
         raise InputError(
             f"{name} has axes {axes} with shape {data.shape}; pass a stack with axes (z, y, x) or (z, c, y, x)"
         )
+    if "C" not in axes and channel not in (None, 0):
+        raise InputError(f"{name} has no channel axis; leave --channel out")
     if "C" in axes:
         n_c = data.shape[axes.index("C")]
-        if n_c == 1:
+        if n_c == 1 and channel is None:
             channel = 0
         if channel is None:
             raise InputError(f"{name} has {n_c} channels; choose one with --channel 0..{n_c - 1}")
@@ -248,7 +251,7 @@ def _as_float(data: np.ndarray, name: str) -> np.ndarray:
     return check_planes(np.ascontiguousarray(data, dtype=np.float32), name)
 
 
-def _read_folder(path: Path, field: str | None) -> Stack:
+def _read_folder(path: Path, field: str | None, channel: int | None) -> Stack:
     subdirs = sorted((d for d in path.iterdir() if d.is_dir() and _Z_DIR.search(d.name)),
                      key=lambda d: int(_Z_DIR.search(d.name).group(1)))
     if subdirs:
@@ -275,7 +278,7 @@ def _read_folder(path: Path, field: str | None) -> Stack:
     planes = []
     dtype = None
     for f in files:
-        stack = _read_tiff(f, channel=None)
+        stack = _read_tiff(f, channel)
         if stack.n_planes != 1:
             raise InputError(f"{f} holds {stack.n_planes} planes; a folder layout needs one plane per file")
         planes.append(stack.data[0])
@@ -283,7 +286,7 @@ def _read_folder(path: Path, field: str | None) -> Stack:
     shapes = {p.shape for p in planes}
     if len(shapes) != 1:
         raise InputError(f"the planes in {path} differ in size ({sorted(shapes)}); pass planes of one size")
-    return Stack(np.stack(planes), None, None, np.dtype(dtype), str(path))
+    return Stack(np.stack(planes), None, None, np.dtype(dtype), str(path), channel)
 
 
 def _pick_field(names: list[str], field: str | None, path: Path) -> str:
