@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from latent_focus.batch import DONE, FAILED, SKIPPED, Job, Spec, plan, restore_file
+from latent_focus.batch import DONE, FAILED, SKIPPED, Job, Spec, count_planes, plan, restore_file
 from latent_focus.cli import main
 from latent_focus.errors import InputError
 
@@ -70,6 +70,19 @@ def test_one_file_keeps_its_axes_scale_and_can_be_side_by_side(tmp_path, folder)
     assert not (tmp_path / "b.tif").exists()
     again = restore_file(Job(str(folder / "plane.tif"), str(tmp_path / "plane.tif_out.tif"), "plane.tif"), spec)
     assert again.status == SKIPPED
+
+
+def test_axes_read_a_three_plane_stack_stored_as_colour_samples(tmp_path, blurred_stack):
+    path = tmp_path / "three.tif"
+    tifffile.imwrite(path, blurred_stack[:3].astype(np.uint16), photometric="rgb", planarconfig="separate")
+    result = restore_file(Job(str(path), str(tmp_path / "o.tif"), "three.tif"), Spec("richardson-lucy", params=RL,
+                                                                                     axes="ZYX"))
+    assert result.status == DONE and result.planes == 3, result.message
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        assert tif.series[0].axes == "ZYX" and tif.series[0].shape == (3, 96, 96)
+    assert count_planes(str(path), "ZYX") == 3
+    wrong = restore_file(Job(str(path), str(tmp_path / "w.tif"), "three.tif"), Spec("latent", axes="ZCYX"))
+    assert wrong.status == FAILED and "--axes zcyx names 4" in wrong.message
 
 
 def test_pair_method_with_planes_or_every_plane(tmp_path, folder, tiny_model):

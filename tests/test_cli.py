@@ -10,6 +10,9 @@ import tifffile
 
 from latent_focus.cli import main
 
+# how plain tifffile.imwrite(path, array) stores an array of 3 or 4 planes: colour samples of one image
+AS_SAMPLES = {"photometric": "rgb", "planarconfig": "separate"}
+
 
 @pytest.fixture()
 def stack_file(tmp_path, blurred_stack):
@@ -177,6 +180,10 @@ def _bad(tmp_path, stack_file, tiny_model):
         "channel of a (z, y, x) file": ["deblur", stack_file, *out, "--planes", 2, 4, "--channel", 1, *m],
         "channel of a (z, y, x) file, restore": ["restore", stack_file, *out, "--method", "richardson-lucy",
                                                  "--channel", 1],
+        "3 planes stored as colour samples": ["deblur", _samples(tmp_path, 3), *out, "--planes", 1, 2, *m],
+        "4 planes stored as colour samples": ["restore", _samples(tmp_path, 4), *out, "--method", "latent", *m],
+        "axes of another file": ["deblur", stack_file, *out, "--planes", 1, 2, "--axes", "zcyx", *m],
+        "axes letters": ["restore", stack_file, *out, "--method", "richardson-lucy", "--axes", "tyx"],
     }
 
 
@@ -186,7 +193,17 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "strength word", "calibrate focus", "tile 0", "tile 10", "tile -5", "pickle model", "negative plane",
          "negative --plane", "max-cases 0", "output is input", "unknown method", "pair method, 2-D",
          "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
-         "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore"]
+         "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore",
+         "3 planes stored as colour samples", "4 planes stored as colour samples", "axes of another file",
+         "axes letters"]
+
+
+def _samples(tmp_path, n: int):
+    """A stack of ``n`` planes written by plain ``tifffile.imwrite``: stored as ``n`` colour samples per pixel."""
+    path = tmp_path / f"samples{n}.tif"
+    data = np.random.default_rng(n).random((n, 32, 32)).astype(np.float32)
+    tifffile.imwrite(path, data * np.arange(1, n + 1)[:, None, None], **AS_SAMPLES)
+    return path
 
 
 def _png(tmp_path):
@@ -317,3 +334,43 @@ def test_restore_with_richardson_lucy(tmp_path, stack_file, blurred_stack):
     every = tmp_path / "rl_all.tif"
     assert run("restore", stack_file, "-o", every, "--method", "richardson-lucy", "--iterations", 2) == 0
     assert tifffile.imread(every).shape == (7, 96, 96)
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_axes_zyx_reads_a_stack_stored_as_colour_samples(tmp_path, blurred_stack, tiny_model, capsys, n):
+    path = tmp_path / "few.tif"
+    tifffile.imwrite(path, blurred_stack[:n], **AS_SAMPLES)
+    out = tmp_path / "deblurred.tif"
+    assert run("deblur", path, "-o", out, "--planes", 1, 2, "--axes", "zyx", "--model", tiny_model) == 0
+    assert tifffile.imread(out).shape == (96, 96)
+    every = tmp_path / "every.tif"
+    assert run("restore", path, "-o", every, "--method", "latent", "--axes", "zyx", "--model", tiny_model) == 0
+    assert tifffile.imread(every).shape == (n, 96, 96)
+    assert run("deblur", path, "-o", tmp_path / "refused.tif", "--planes", 1, 2, "--model", tiny_model) == 2
+    assert "--axes zyx" in capsys.readouterr().err
+
+
+READING_COMMANDS = {  # every command that reads an image file, with the arguments it needs before --axes
+    "restore": ["in.tif", "-o", "o.tif", "--method", "latent"],
+    "batch": ["in.tif", "-o", "out", "--method", "latent"],
+    "synthesize": ["in.tif", "-o", "o.tif", "--planes", "1", "2", "--alpha", "0.5"],
+    "deblur": ["in.tif", "-o", "o.tif", "--planes", "1", "2"],
+    "train": ["in.tif", "-o", "m"],
+    "adapt": ["in.tif", "-o", "m"],
+    "evaluate": ["in.tif", "--focus", "0"],
+    "calibrate": ["in.tif", "--focus", "0", "-o", "m"],
+    "blur-map": ["in.tif", "-o", "o.tif"],
+    "calibrate-depth": ["in.tif", "-o", "c.json"],
+    "train-psf": ["in.tif", "-o", "m"],
+    "train-analysis-synthesis": ["-o", "m", "--content", "in.tif"],
+    "blur-code-score": ["in.tif", "--focus", "0"],
+}
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_every_command_that_reads_a_file_takes_axes(command):
+    from latent_focus.cli import build_parser
+
+    method = "latent" if "--method" in READING_COMMANDS[command] else None
+    args = build_parser(method).parse_args([command, *READING_COMMANDS[command], "--axes", "zyx"])
+    assert args.axes == "ZYX"

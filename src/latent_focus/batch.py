@@ -65,6 +65,7 @@ class Spec:
     planes: tuple[int, int] | None = None
     side_by_side: bool = False
     overwrite: bool = False
+    axes: str | None = None  # the input files' axes where their own are missing or wrong (``--axes``)
 
 
 @dataclass
@@ -137,14 +138,16 @@ def _quiet_tifffile():
         logger.setLevel(level)
 
 
-def count_planes(path: str) -> int:
+def count_planes(path: str, axes: str | None = None) -> int:
     """Planes (y, x images) in a TIFF, from its header; 0 when it cannot be read (the task will say why)."""
     import tifffile
+
+    from .io import file_axes
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            shape, axes = series.shape, series.axes.upper()
-        keep = [n for n, a in zip(shape, axes) if a not in "YXS"]
+            shape, found = series.shape, file_axes(series.axes, series.shape, axes, Path(path).name)
+        keep = [n for n, a in zip(shape, found) if a not in "YXS"]
         return int(np.prod(keep)) if keep else 1
     except Exception:
         return 0
@@ -161,7 +164,7 @@ def restore_file(job: Job, spec: Spec) -> FileResult:
             result.status, result.message = SKIPPED, "output exists"
             return result
         method, result.loaded = _method(spec)
-        data, axes, stacks = _read(job.source, method)
+        data, axes, stacks = _read(job.source, method, spec.axes)
         result.planes = sum(s.n_planes for s in stacks)
         params = method.default_params().replace(**spec.params) if spec.params else method.default_params()
         outputs, records = [], []
@@ -195,24 +198,28 @@ def _method(spec: Spec):
     return method, len(_LOADED) > before
 
 
-def _read(path: str, method):
-    """The file's pixels, its axes (singleton axes other than z and c dropped) and one Stack per channel."""
+def _read(path: str, method, given: str | None = None):
+    """The file's pixels, its axes (singleton axes other than z and c dropped) and one Stack per channel.
+
+    ``given`` are the file's axes where its own are missing or wrong (``--axes``).
+    """
     import tifffile
 
-    from .io import read_stack
+    from .io import file_axes, read_stack
     from .methods import PAIR
 
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            kept = [(n, a) for n, a in zip(series.shape, series.axes.upper()) if n > 1 or a in "ZCYX"]
+            shape, found = series.shape, series.axes
     except Exception as exc:
         raise InputError(f"cannot read {Path(path).name} as TIFF ({exc}); pass an intact TIFF file") from None
+    kept = [(n, a) for n, a in zip(shape, file_axes(found, shape, given, Path(path).name)) if n > 1 or a in "ZCYX"]
     axes = "".join(a for _, a in kept)
     axes = axes.replace("S", "C") if "C" not in axes else axes
     axes = axes.replace("I", "Z").replace("Q", "Z") if "Z" not in axes else axes
     n_c = dict(zip(axes, (n for n, _ in kept))).get("C", 1)
-    stacks = [read_stack(path, channel=c if "C" in axes else None) for c in range(n_c)]
+    stacks = [read_stack(path, channel=c if "C" in axes else None, axes=given) for c in range(n_c)]
     if method.input == PAIR and stacks[0].n_planes < 2:
         raise InputError(f"{method.name} needs z-stacks of at least two planes; {Path(path).name} holds one plane")
     data = np.stack([s.data for s in stacks], axis=0)  # (c, z, y, x)

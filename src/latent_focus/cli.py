@@ -50,6 +50,8 @@ def positive_int(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
+    from .methods.options import add_axes
+
     if model:
         p.add_argument("--model", "-m", default=None,
                        help="model folder or name (default: the shipped default model)")
@@ -57,6 +59,7 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
                    help="compute device: auto tries cuda, then mps, then cpu")
     p.add_argument("--channel", type=int, default=None, help="channel of a (z, c, y, x) stack")
     p.add_argument("--field", default=None, help="field name when a folder holds several")
+    add_axes(p)
 
 
 def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
@@ -76,7 +79,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``method`` (the ``--method`` value of ``restore``) adds that method's options."""
     from .methods import list_methods
     from .methods.latent import LatentParams
-    from .methods.options import argument_type, describe
+    from .methods.options import add_axes, argument_type, describe
 
     parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
                      "by moving through the latent space of an autoencoder trained on z-stacks, or restore "
@@ -125,6 +128,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="restore files whose output exists again")
     p.add_argument("--model", "-m", default=None, help="model folder or name for methods with weights")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device on each worker")
+    add_axes(p)
     _add_method_options(p, method)
 
     for name, first, help_ in (
@@ -262,7 +266,7 @@ def _cmd_restore(args) -> int:
     if args.planes is not None and cls.input != PAIR:
         raise InputError(f"{cls.name} restores single planes; pass --plane N (or nothing, for every plane)")
     out = check_output_path(args.output, args.overwrite, inputs=[args.input])
-    stack = read_stack(args.input, channel=args.channel, field=args.field)
+    stack = read_stack(args.input, channel=args.channel, field=args.field, axes=args.axes)
     if cls.input == PAIR and stack.n_planes < 2:
         raise InputError(f"{cls.name} needs a z-stack of at least two planes; {args.input} holds one plane. "
                          "Pick a single-plane method (latent-focus methods)")
@@ -318,7 +322,7 @@ def _cmd_batch(args) -> int:
         find_model(args.model)
     jobs = plan(args.inputs, args.output, args.suffix)
     spec = Spec(cls.name, args.model, args.device, given, tuple(args.planes) if args.planes else None,
-                args.side_by_side, args.overwrite)
+                args.side_by_side, args.overwrite, args.axes)
     t0 = time.perf_counter()
     client = connect(args.scheduler, args.workers)
     try:
@@ -326,7 +330,7 @@ def _cmd_batch(args) -> int:
         remove_partials(jobs)
         workers = len(client.scheduler_info().get("workers", {}))
         print(f"{len(jobs)} files, {cls.name}, {workers} worker(s) at {client.scheduler.address}", file=sys.stderr)
-        expected = {j.name: count_planes(j.source) for j in jobs}
+        expected = {j.name: count_planes(j.source, args.axes) for j in jobs}
         bar = ProgressBar(len(jobs), sum(expected.values()))
         results = run_batch(jobs, spec, client, lambda r: bar.update(r, expected[r.file]))
     finally:
@@ -369,7 +373,7 @@ def _cmd_synthesize(args) -> int:
     tile = check_tile(args.tile)
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
     alphas = [check_alpha(a) for a in args.alpha]
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
     i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
     if i == j:
         raise InputError(f"--planes needs two different planes; got {i} twice")
@@ -390,7 +394,7 @@ def _cmd_deblur(args) -> int:
 
     params = [LatentParams(alpha=a, strength=args.strength, tile=args.tile) for a in args.alpha]
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
     b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
     method = load_method("latent", args.model, args.device)
     results = [run(method.restore(stack, b, p, partner=c)) for p in params]
@@ -408,7 +412,7 @@ def _cmd_train(args) -> int:
     from .models import read_card
     from .training import TrainConfig, train
 
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     if args.preset in BLUR_CODE_PRESETS:
         reports = train_from_args(stacks, args)
     else:
@@ -452,7 +456,7 @@ def _cmd_adapt(args) -> int:
     from .adapt import adapt
     from .io import read_stack
 
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
     bar = _ProgressBar()
     last = None
     for progress in adapt(stack, args.output, args.model, args.minutes, focus=args.focus, device=args.device,
@@ -473,7 +477,7 @@ def _cmd_evaluate(args) -> int:
     from .models import find_model, model_family
 
     methods = [get_method(m).name for m in (args.method or [])]
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     psf_stack = read_stack(args.psf) if args.psf else None
     psfs = [_rl_psf(args, s, psf_stack) for s in stacks]
@@ -506,7 +510,7 @@ def _cmd_calibrate(args) -> int:
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; choose another output or pass --overwrite")
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     engine = LatentFocus(args.model, args.device)
     if out.resolve() == engine.model_path.resolve():
