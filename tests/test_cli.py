@@ -122,7 +122,7 @@ def test_evaluate_richardson_lucy_column(tmp_path, stack_file, tiny_model, capsy
     assert rows and all(r["rl_psnr"] > r["identity_psnr"] + 1.0 for r in rows), rows
 
 
-def _bad(tmp_path, stack_file, tiny_model):
+def _bad(tmp_path, stack_file, tiny_model, blurred_stack):
     tifffile.imwrite(tmp_path / "nan.tif", np.full((3, 32, 32), np.nan, np.float32), photometric="minisblack")
     tifffile.imwrite(tmp_path / "const.tif", np.ones((3, 32, 32), np.float32), photometric="minisblack")
     with warnings.catch_warnings():  # a zero-size plane is exactly the bad input under test
@@ -184,6 +184,8 @@ def _bad(tmp_path, stack_file, tiny_model):
         "4 planes stored as colour samples": ["restore", _samples(tmp_path, 4), *out, "--method", "latent", *m],
         "axes of another file": ["deblur", stack_file, *out, "--planes", 1, 2, "--axes", "zcyx", *m],
         "axes letters": ["restore", stack_file, *out, "--method", "richardson-lucy", "--axes", "tyx"],
+        "deblur, 2-D": ["deblur", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, *m],
+        "synthesize, 2-D": ["synthesize", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, "--alpha", 0.5, *m],
     }
 
 
@@ -195,7 +197,7 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
          "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore",
          "3 planes stored as colour samples", "4 planes stored as colour samples", "axes of another file",
-         "axes letters"]
+         "axes letters", "deblur, 2-D", "synthesize, 2-D"]
 
 
 def _samples(tmp_path, n: int):
@@ -203,6 +205,12 @@ def _samples(tmp_path, n: int):
     path = tmp_path / f"samples{n}.tif"
     data = np.random.default_rng(n).random((n, 32, 32)).astype(np.float32)
     tifffile.imwrite(path, data * np.arange(1, n + 1)[:, None, None], **AS_SAMPLES)
+    return path
+
+
+def _plane(tmp_path, blurred_stack):
+    path = tmp_path / "plane.tif"
+    tifffile.imwrite(path, blurred_stack[2].astype(np.uint16))
     return path
 
 
@@ -236,8 +244,8 @@ def _pickled_model(tmp_path):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, capsys):
-    args = _bad(tmp_path, stack_file, tiny_model)[case]
+def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, blurred_stack, capsys):
+    args = _bad(tmp_path, stack_file, tiny_model, blurred_stack)[case]
     capsys.readouterr()
     try:
         code = run(*args)
@@ -374,3 +382,14 @@ def test_every_command_that_reads_a_file_takes_axes(command):
     method = "latent" if "--method" in READING_COMMANDS[command] else None
     args = build_parser(method).parse_args([command, *READING_COMMANDS[command], "--axes", "zyx"])
     assert args.axes == "ZYX"
+
+
+@pytest.mark.parametrize("command", [["deblur", "--planes", 0, 1], ["synthesize", "--planes", 0, 1, "--alpha", 0.5],
+                                     ["restore", "--method", "latent"]])
+def test_pair_commands_on_one_plane_name_the_single_plane_methods(tmp_path, blurred_stack, tiny_model, capsys,
+                                                                   command):
+    name, *options = command
+    assert run(name, _plane(tmp_path, blurred_stack), "-o", tmp_path / "o.tif", *options, "--model", tiny_model) == 2
+    err = capsys.readouterr().err
+    assert "needs a z-stack of at least two planes" in err and "plane.tif holds one plane" in err, err
+    assert "latent-focus restore --method psf-rl|analysis-synthesis" in err

@@ -267,9 +267,8 @@ def _cmd_restore(args) -> int:
         raise InputError(f"{cls.name} restores single planes; pass --plane N (or nothing, for every plane)")
     out = check_output_path(args.output, args.overwrite, inputs=[args.input])
     stack = read_stack(args.input, channel=args.channel, field=args.field, axes=args.axes)
-    if cls.input == PAIR and stack.n_planes < 2:
-        raise InputError(f"{cls.name} needs a z-stack of at least two planes; {args.input} holds one plane. "
-                         "Pick a single-plane method (latent-focus methods)")
+    if cls.input == PAIR:
+        _check_two_planes(stack, cls.name, args.input)
     method = load_method(cls.name, args.model, args.device)
     params = params_from_args(args, method.default_params())
     bar = _Bar(f"{cls.name} on {method.device_name}")
@@ -344,6 +343,13 @@ def _cmd_batch(args) -> int:
     return 1 if any(r.status == FAILED for r in results) else 0
 
 
+def _check_two_planes(stack, what: str, source: str) -> None:
+    """Pair methods need a z-stack; a single plane is for the single-plane methods."""
+    if stack.n_planes < 2:
+        raise InputError(f"{what} needs a z-stack of at least two planes; {source} holds one plane. Restore a "
+                         "single plane with latent-focus restore --method psf-rl|analysis-synthesis")
+
+
 class _Bar(ProgressLine):
     """Drives a method generator with a progress line."""
 
@@ -374,6 +380,7 @@ def _cmd_synthesize(args) -> int:
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
     alphas = [check_alpha(a) for a in args.alpha]
     stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    _check_two_planes(stack, "synthesize", args.stack)
     i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
     if i == j:
         raise InputError(f"--planes needs two different planes; got {i} twice")
@@ -395,6 +402,7 @@ def _cmd_deblur(args) -> int:
     params = [LatentParams(alpha=a, strength=args.strength, tile=args.tile) for a in args.alpha]
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
     stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    _check_two_planes(stack, "deblur", args.stack)
     b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
     method = load_method("latent", args.model, args.device)
     results = [run(method.restore(stack, b, p, partner=c)) for p in params]
