@@ -13,7 +13,18 @@ import numpy as np
 import pytest
 import tifffile
 
-from latent_focus.batch import DONE, FAILED, SKIPPED, Job, Spec, count_planes, plan, restore_file
+from latent_focus.batch import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    FileResult,
+    Job,
+    Spec,
+    count_planes,
+    plan,
+    restore_file,
+    write_report,
+)
 from latent_focus.cli import main
 from latent_focus.errors import InputError
 
@@ -114,9 +125,30 @@ def test_batch_on_a_local_cluster_reports_resumes_and_loads_weights_once(tmp_pat
     assert provenance["parameters"]["strength"] == "0.5"
     before = (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns
     assert main(args) == 1
-    rows = {r["file"]: r["status"] for r in csv.DictReader(open(out / "batch-report.csv"))}
-    assert rows["sub/stack.tif"] == SKIPPED and (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns == before
+    again = {r["file"]: r for r in csv.DictReader(open(out / "batch-report.csv"))}
+    assert (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns == before
+    for name in ("sub/stack.tif", "sub/two.ome.tif"):  # the first run's record, marked as skipped by this one
+        assert again[name] == {**rows[name], "this_run": SKIPPED}
+    assert again["sub/broken.tif"]["status"] == again["sub/broken.tif"]["this_run"] == FAILED
     assert not list(out.rglob("*.part*"))
+
+
+def test_the_report_keeps_each_files_last_real_outcome(tmp_path):
+    first = [FileResult("a.tif", "psf-rl", 3, 12.5, DONE, "ZYX 3x64x64 on cpu"),
+             FileResult("b.tif", "psf-rl", 0, 0.1, FAILED, "cannot read b.tif"),
+             FileResult("c.tif", "psf-rl", 1, 2.0, DONE, "YX 64x64 on cpu")]
+    write_report(tmp_path, first)
+    second = [FileResult("a.tif", "latent", 0, 0.0, SKIPPED, "output exists"),
+              FileResult("b.tif", "latent", 0, 0.0, SKIPPED, "output exists"),
+              FileResult("d.tif", "latent", 2, 4.0, DONE, "ZYX 2x64x64 on cpu")]
+    rows = list(csv.DictReader(open(write_report(tmp_path, second))))
+    assert [r["file"] for r in rows] == ["a.tif", "b.tif", "d.tif", "c.tif"]
+    a, b, d, c = rows
+    assert a == {"file": "a.tif", "method": "psf-rl", "planes": "3", "seconds": "12.5", "status": DONE,
+                 "message": "ZYX 3x64x64 on cpu", "this_run": SKIPPED}
+    assert b["status"] == b["this_run"] == SKIPPED and b["message"] == "output exists"  # no real outcome to keep
+    assert d["status"] == d["this_run"] == DONE
+    assert c["status"] == DONE and c["this_run"] == ""  # not among this run's inputs: its record stays
 
 
 def test_bad_batches_exit_2_with_one_line(tmp_path, folder, capsys):

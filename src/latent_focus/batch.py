@@ -5,7 +5,8 @@
 input folder. :func:`run_batch` sends one task per file to the cluster's workers; each worker loads the
 method's weights once (:func:`latent_focus.methods.load_method` caches them per process), reads its file,
 restores it and writes the result atomically, so a stopped batch leaves only complete outputs and a
-second run skips them. A file that cannot be read or restored is reported and the others go on.
+second run skips them. A file that cannot be read or restored is reported and the others go on;
+:func:`write_report` keeps each file's last real outcome across runs.
 
 How files are restored:
 
@@ -39,7 +40,7 @@ from .files import atomic_write
 from .terminal import ProgressLine, duration
 
 REPORT = "batch-report.csv"
-REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message")
+REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message", "this_run")
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 CONNECT_TIMEOUT_S = 6
 _TIFF = re.compile(r"\.(ome\.)?tiff?$", re.IGNORECASE)
@@ -383,15 +384,35 @@ def run_batch(jobs: list[Job], spec: Spec, client, on_result: Callable[[FileResu
 # -- report --------------------------------------------------------------------------------------------------
 
 def write_report(out_dir: str | os.PathLike, results: list[FileResult]) -> Path:
-    """``OUT_DIR/batch-report.csv`` (file, method, planes, seconds, status, message), written atomically."""
+    """``OUT_DIR/batch-report.csv``, written atomically: each file's last real outcome and what this run did.
+
+    Columns: file, method, planes, seconds, status, message (how the file was last restored, or why that
+    failed) and this_run (done, skipped or failed; empty for files of earlier runs that were not among this
+    run's inputs). A file this run skipped keeps the row of the run that restored it.
+    """
+    path = Path(out_dir) / REPORT
+    earlier = _read_report(path)
+    rows = {}
+    for r in results:
+        before = earlier.pop(r.file, None)
+        kept = r.status == SKIPPED and before is not None and before.get("status") == DONE
+        rows[r.file] = {**(before if kept else asdict(r)), "this_run": r.status}
+    rows.update({name: {**row, "this_run": ""} for name, row in earlier.items()})
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in results:
-        writer.writerow(asdict(r))
-    path = Path(out_dir) / REPORT
+    writer.writerows(rows.values())
     atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
     return path
+
+
+def _read_report(path: Path) -> dict[str, dict]:
+    """The rows of an earlier report by file (none when there is no readable report)."""
+    try:
+        with open(path, newline="") as f:
+            return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
 
 
 def summary(results: list[FileResult], wall_s: float, max_rows: int = 40) -> str:

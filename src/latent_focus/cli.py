@@ -111,9 +111,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                        "write OUT_DIR/<relative path>/<name><suffix>.tif, keeping the input's axes. Single-plane "
                        "methods restore every plane; pair methods deblur --planes B C, or every plane with its "
                        "neighbour further from focus. Outputs already there are skipped (writes are atomic), bad "
-                       "files are reported and the others go on; OUT_DIR/batch-report.csv lists every file. Exit "
-                       "code 0 when all succeeded, 1 when some failed. Method options: latent-focus batch --method "
-                       "NAME --help.")
+                       "files are reported and the others go on; OUT_DIR/batch-report.csv keeps every file's last "
+                       "real outcome (this_run says what this run did). Exit code 0 when all succeeded, 1 when some "
+                       "failed. Method options: latent-focus batch --method NAME --help.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF/OME-TIFF files and folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (not inside an input)")
     p.add_argument("--method", required=True, help="restoration method (latent-focus methods lists them)")
