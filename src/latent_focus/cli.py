@@ -185,10 +185,12 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("adapt", help="adapt a model to one z-stack: a short self-supervised fine-tune on its planes",
                        description="Fine-tune a model for a few minutes on the planes of one z-stack: its sharper "
-                       "planes are the targets for its blurrier ones, so no in-focus plane is needed. Writes a "
-                       "model folder to use with --model.")
+                       "planes are the targets for its blurrier ones, so no in-focus plane is needed. Saves the "
+                       "model in the user models folder (or at a path) and prints the --model value that uses it.")
     p.add_argument("stack", help="the z-stack to deblur (TIFF/OME-TIFF or a folder of per-plane TIFFs)")
-    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("-o", "--output", required=True, metavar="NAME|PATH",
+                   help="a model name, saved in the user models folder (latent-focus models shows it), or a folder "
+                        "path (with a slash, or starting with . or ~)")
     p.add_argument("--minutes", type=float, default=2.0, help="time budget (default 2; a GPU runs more steps)")
     p.add_argument("--focus", type=plane_index, default=None,
                    help="the in-focus plane (default: the sharpest by the variance of the Laplacian)")
@@ -463,17 +465,19 @@ class _ProgressBar(ProgressLine):
 def _cmd_adapt(args) -> int:
     from .adapt import adapt
     from .io import read_stack
+    from .models import model_argument, model_output
 
     stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    output = model_output(args.output)
     bar = _ProgressBar()
     last = None
-    for progress in adapt(stack, args.output, args.model, args.minutes, focus=args.focus, device=args.device,
+    for progress in adapt(stack, output, args.model, args.minutes, focus=args.focus, device=args.device,
                           overwrite=args.overwrite):
         bar.update(progress)
         last = progress
     bar.close()
-    print(f"saved {args.output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
-          f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {args.output}", file=sys.stderr)
+    print(f"saved {output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
+          f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {model_argument(output)}", file=sys.stderr)
     return 0
 
 
