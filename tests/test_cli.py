@@ -1,5 +1,7 @@
 """The command line contract: outputs, formats, and exit code 2 with one line for every bad input."""
 
+import contextlib
+import logging
 import subprocess
 import sys
 import warnings
@@ -186,6 +188,13 @@ def _bad(tmp_path, stack_file, tiny_model, blurred_stack):
         "axes letters": ["restore", stack_file, *out, "--method", "richardson-lucy", "--axes", "tyx"],
         "deblur, 2-D": ["deblur", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, *m],
         "synthesize, 2-D": ["synthesize", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "truncated TIFF": ["deblur", _truncated(tmp_path, blurred_stack), *out, "--planes", 1, 2, *m],
+        "truncated TIFF, restore": ["restore", _truncated(tmp_path, blurred_stack), *out, "--method",
+                                    "richardson-lucy"],
+        "truncated TIFF, view": ["view", _truncated(tmp_path, blurred_stack), "--screenshot", tmp_path / "v.png"],
+        "huge TIFF": ["deblur", _huge(tmp_path), *out, "--planes", 1, 2, *m],
+        "huge TIFF, view": ["view", _huge(tmp_path), "--screenshot", tmp_path / "v.png"],
+        "pickled weights file": ["deblur", stack_file, *out, "--planes", 1, 3, "--model", _raw_pickle_model(tmp_path)],
     }
 
 
@@ -197,7 +206,8 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
          "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore",
          "3 planes stored as colour samples", "4 planes stored as colour samples", "axes of another file",
-         "axes letters", "deblur, 2-D", "synthesize, 2-D"]
+         "axes letters", "deblur, 2-D", "synthesize, 2-D", "truncated TIFF", "truncated TIFF, restore",
+         "truncated TIFF, view", "huge TIFF", "huge TIFF, view", "pickled weights file"]
 
 
 def _samples(tmp_path, n: int):
@@ -211,6 +221,31 @@ def _samples(tmp_path, n: int):
 def _plane(tmp_path, blurred_stack):
     path = tmp_path / "plane.tif"
     tifffile.imwrite(path, blurred_stack[2].astype(np.uint16))
+    return path
+
+
+def _truncated(tmp_path, blurred_stack):
+    """A 7-plane ImageJ stack cut in half: tifffile still finds its first plane."""
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, blurred_stack.astype(np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    path = tmp_path / "truncated.tif"
+    path.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    full.unlink()
+    return path
+
+
+def _huge(tmp_path):
+    """A TIFF whose header claims a plane of 2**31 - 1 by 2**31 - 1 pixels."""
+    import struct
+
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.ones((16, 16), np.uint16))
+    with tifffile.TiffFile(path) as tif:
+        offsets = [tif.pages[0].tags[name].valueoffset for name in ("ImageWidth", "ImageLength")]
+    data = bytearray(path.read_bytes())
+    for offset in offsets:
+        data[offset:offset + 4] = struct.pack("<I", 2 ** 31 - 1)
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -243,19 +278,52 @@ def _pickled_model(tmp_path):
     return folder
 
 
+def _raw_pickle_model(tmp_path):
+    """A model folder whose weights file is a plain pickle (not torch.save's zip) of an object that runs code."""
+    import pickle
+    import shutil
+
+    folder = tmp_path / "raw-pickle"
+    shutil.copytree(_pickled_model(tmp_path), folder)
+
+    class Payload:
+        def __reduce__(self):
+            return (shutil.copyfile, (str(folder / "card.json"), str(tmp_path / "code-ran")))
+
+    (folder / "weights.pt").write_bytes(pickle.dumps({"x": Payload()}))
+    return folder
+
+
+@contextlib.contextmanager
+def _console(caplog):
+    """What a terminal shows beside stderr: warnings under Python's default filters, and log records of
+    WARNING and above (Python prints those itself when no logging is configured)."""
+    shown = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        with caplog.at_level(logging.WARNING):
+            yield shown
+    shown += [str(w.message).splitlines()[0] for w in caught]
+    shown += [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, blurred_stack, capsys):
+def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, blurred_stack, capsys, caplog):
     args = _bad(tmp_path, stack_file, tiny_model, blurred_stack)[case]
     capsys.readouterr()
-    try:
-        code = run(*args)
-    except SystemExit as exc:  # argparse's own one-line errors
-        code = exc.code
-    err = capsys.readouterr().err.strip().splitlines()
+    with _console(caplog) as shown:
+        try:
+            code = run(*args)
+        except SystemExit as exc:  # argparse's own one-line errors
+            code = exc.code
+    err = shown + capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
     assert "weights_only" not in err[0]
-    assert not (tmp_path / "o.tif").exists()
+    assert not (tmp_path / "o.tif").exists() and not (tmp_path / "v.png").exists()
     assert not (tmp_path / "code-ran").exists()  # a pickled model never runs
     assert (tmp_path / "exists.tif").read_bytes() == b"precious"
     assert not (tmp_path / "shot.png").exists() or (tmp_path / "shot.png").read_bytes().startswith(b"a screenshot")

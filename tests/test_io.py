@@ -142,6 +142,17 @@ def test_corrupt_files_give_clear_errors(tmp_path, content, match):
         read_stack(path)
 
 
+@pytest.mark.parametrize("kind", [{"imagej": True}, {"ome": True}])
+def test_a_truncated_stack_is_refused_not_read_as_its_first_plane(tmp_path, kind):
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, np.random.default_rng(0).random((6, 64, 64)).astype(np.float32), **kind)
+    (tmp_path / "cut.tif").write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut.tif is damaged or truncated .*; pass an intact TIFF file"):
+        read_stack(tmp_path / "cut.tif")
+    with pytest.raises(InputError, match="damaged or truncated"):
+        read_channels(tmp_path / "cut.tif")
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_stack(tmp_path / "missing.tif")

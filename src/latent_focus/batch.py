@@ -22,10 +22,8 @@ the run. ``side_by_side`` writes the input and the output next to each other alo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io as _io
-import logging
 import os
 import re
 import time
@@ -127,25 +125,13 @@ def _is_partial(path: Path) -> bool:
     return ".part." in path.name
 
 
-@contextlib.contextmanager
-def _quiet_tifffile():
-    """Keep tifffile's own warnings about damaged files off the console: the report says what went wrong."""
-    logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def count_planes(path: str, axes: str | None = None) -> int:
     """Planes (y, x images) in a TIFF, from its header; 0 when it cannot be read (the task will say why)."""
     import tifffile
 
-    from .io import file_axes
+    from .io import file_axes, quiet_tifffile
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, found = series.shape, file_axes(series.axes, series.shape, axes, Path(path).name)
         keep = [n for n, a in zip(shape, found) if a not in "YXS"]
@@ -206,11 +192,11 @@ def _read(path: str, method, given: str | None = None):
     """
     import tifffile
 
-    from .io import file_axes, read_stack
+    from .io import file_axes, quiet_tifffile, read_stack
     from .methods import PAIR
 
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, found = series.shape, series.axes
     except Exception as exc:

@@ -6,7 +6,9 @@ intensity units. :class:`Normalizer` maps those units to the model's range and b
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -167,18 +169,48 @@ def z_positions_of(path: str | os.PathLike, n_planes: int) -> np.ndarray | None:
     if not (path.is_file() and path.suffix.lower() in TIFF_SUFFIXES):
         return None
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             _, z_um = _tiff_metadata(tif, path)
     except Exception:  # unreadable metadata: positions unknown
         return None
     return z_um if z_um is not None and len(z_um) == n_planes else None
 
 
-def _open_tiff(path: Path):
+@contextlib.contextmanager
+def quiet_tifffile():
+    """Keep tifffile's log off the console; yields the errors it logs meanwhile (the damage it finds in a file)."""
+    logger = logging.getLogger("tifffile")
+    handler, propagate = _Errors(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        return tifffile.TiffFile(path)
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise InputError(f"cannot read {path.name} as TIFF ({exc}); pass an intact TIFF file") from None
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+class _Errors(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(re.sub(r"<[^>]*>\s*", "", record.getMessage()))
+
+
+@contextlib.contextmanager
+def _open_tiff(path: Path):
+    """The open TIFF file; one :class:`InputError` line when it cannot be opened or tifffile finds it damaged."""
+    with quiet_tifffile() as damage:
+        try:
+            tif = tifffile.TiffFile(path)
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise InputError(f"cannot read {path.name} as TIFF ({exc}); pass an intact TIFF file") from None
+        with tif:
+            yield tif
+        if damage:
+            raise InputError(f"{path.name} is damaged or truncated ({damage[0]}); pass an intact TIFF file")
 
 
 def _read_tiff(path: Path, channel: int | None, axes: str | None = None) -> Stack:
@@ -186,6 +218,8 @@ def _read_tiff(path: Path, channel: int | None, axes: str | None = None) -> Stac
         try:
             series = tif.series[0]
             data = series.asarray()
+        except MemoryError:
+            raise _too_large(path.name, tif.series[0].shape) from None
         except Exception as exc:
             raise InputError(f"cannot read the pixels of {path.name} ({exc}); pass an intact TIFF file") from None
         axes = file_axes(series.axes, data.shape, axes, path.name)
@@ -194,7 +228,16 @@ def _read_tiff(path: Path, channel: int | None, axes: str | None = None) -> Stac
     data = _to_zyx(data, axes, channel, path.name)
     if z_um is not None and len(z_um) != data.shape[0]:
         z_um = None
-    return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path), channel)
+    try:
+        return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path), channel)
+    except MemoryError:
+        raise _too_large(path.name, data.shape) from None
+
+
+def _too_large(name: str, shape: tuple) -> InputError:
+    gib = 4 * float(np.prod(shape, dtype=np.float64)) / 2 ** 30
+    return InputError(f"{name} claims {' x '.join(map(str, shape))} pixels ({gib:.3g} GiB as float32), more than "
+                      "this machine's memory holds; pass an intact TIFF file, or a crop of a large one")
 
 
 def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.ndarray:
