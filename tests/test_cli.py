@@ -461,3 +461,32 @@ def test_pair_commands_on_one_plane_name_the_single_plane_methods(tmp_path, blur
     err = capsys.readouterr().err
     assert "needs a z-stack of at least two planes" in err and "plane.tif holds one plane" in err, err
     assert "latent-focus restore --method psf-rl|analysis-synthesis" in err
+
+
+def test_models_prints_columns_that_never_run_together(capsys):
+    import re
+
+    assert run("models") == 0
+    rows = capsys.readouterr().out.splitlines()[:-1]
+    assert rows and "analysis-synthesisstrength" not in "\n".join(rows)
+    for row in rows:
+        assert re.match(r"^\S+ {2,}\S+ {2,}strength \d\.\d\d {2,}\S", row), row
+
+
+def test_methods_says_no_blur_code_model_ships(capsys):
+    assert run("methods") == 0
+    out = capsys.readouterr().out
+    assert "shipped 'disentangled'" not in out
+    weights = out.split("blur-code", 1)[1].splitlines()[1]
+    assert "none ships" in weights and "--preset disentangled" in weights, weights
+
+
+def test_pixel_sizes_print_with_four_significant_digits(tmp_path, blurred_stack, capsys):
+    src = tmp_path / "px.tif"
+    pixel = 0.25593890905173833
+    tifffile.imwrite(src, blurred_stack[:2].astype(np.uint16), imagej=True, resolution=(1 / pixel, 1 / pixel),
+                     metadata={"axes": "ZYX", "unit": "um"})
+    assert run("restore", src, "-o", tmp_path / "o.tif", "--method", "richardson-lucy", "--plane", 0,
+               "--iterations", 1, "--optics", "0.75 0.52") == 0
+    err = capsys.readouterr().err
+    assert "0.2559 um pixels" in err and "0.25593890905173833" not in err, err

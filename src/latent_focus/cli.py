@@ -570,9 +570,11 @@ def _rl_psf(args, stack, psf):
 def _cmd_models(args) -> int:
     from .models import list_models, read_card, user_models_dir
 
-    for name, folder in list_models().items():
-        card = read_card(folder)
-        print(f"{name:<24}{card.preset:<14}strength {card.strength:<6.2f}{card.description}")
+    cards = {name: read_card(folder) for name, folder in list_models().items()}
+    name_width = max((len(name) for name in cards), default=0) + 2
+    preset_width = max((len(card.preset) for card in cards.values()), default=0) + 2
+    for name, card in cards.items():
+        print(f"{name:<{name_width}}{card.preset:<{preset_width}}strength {card.strength:<6.2f}{card.description}")
     print(f"(user models folder: {user_models_dir()})")
     return 0
 

@@ -88,7 +88,8 @@ def describe(f: dataclasses.Field) -> str:
         bits.append(f"from {lo} to {hi}" if lo is not None and hi is not None else
                     (f"at least {lo}" if lo is not None else f"at most {hi}"))
     default = f.default
-    bits.append(f"default: {'on' if default is True else 'off' if default is False else default}")
+    if default not in (None, "", ()):  # an empty default is described by the help itself
+        bits.append(f"default: {'on' if default is True else 'off' if default is False else default}")
     return "; ".join(b for b in bits if b)
 
 

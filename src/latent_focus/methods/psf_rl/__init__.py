@@ -62,18 +62,19 @@ class PsfRLParams(Params):
                           "(40x/0.75 air, 520 nm)", parse=parse_optics)
     pixel_size: float | None = param(None, "pixel size in um; default: from the file's metadata, else 0.1",
                                      parse=parse_auto_number)
-    defocus: float | None = param(None, "defocus of the whole plane in um, or estimate (per tile, by the CNN)",
-                                  parse=parse_defocus)
-    iterations: int | None = param(None, "Richardson-Lucy iterations, or auto (from the estimated blur and noise)",
-                                   parse=_auto_int)
-    tv: float | None = param(None, "total-variation weight (0 to 0.1), or auto (from the estimated noise)",
-                             parse=parse_auto_number, label="TV weight")
+    defocus: float | None = param(None, "defocus of the whole plane in um, or estimate (the default: per tile, by "
+                                  "the CNN)", parse=parse_defocus)
+    iterations: int | None = param(None, "Richardson-Lucy iterations, or auto (the default: from the estimated blur "
+                                   "and noise)", parse=_auto_int)
+    tv: float | None = param(None, "total-variation weight (0 to 0.1), or auto (the default: from the estimated "
+                             "noise)", parse=parse_auto_number, label="TV weight")
     tile: int = param(128, "tile side in pixels; each tile gets its own PSF", min=32, max=4096)
     psf: str = param("", "measured PSF instead of the model: a 2-D kernel sampled like the image, or a bead "
                      "z-stack with z positions and pixel size (its plane at each tile's estimated defocus)",
                      label="PSF file")
     min_defocus: float | None = param(None, "target focus: tiles whose estimated |defocus| (um) is below this are "
-                                      "left unchanged; auto: half a wave of defocus, about the depth of field",
+                                      "left unchanged; auto (the default): half a wave of defocus, about the "
+                                      "depth of field",
                                       parse=parse_auto_number)
 
     def __post_init__(self):
