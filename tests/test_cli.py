@@ -93,7 +93,7 @@ def test_train_then_evaluate(tmp_path, stack_file, capsys):
     assert card["training"]["recipe"]["relative_latent"] is True
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 3) == 0
     table = capsys.readouterr().out
-    assert "deblurring PSNR" in table and "LDS" in table and "identity" in table
+    assert "default rule (--strength auto)" in table and "LDS" in table and "identity" in table
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 2, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["deblur_cases"] >= 1 and np.isfinite(report["summary"]["lds"])
@@ -490,3 +490,48 @@ def test_pixel_sizes_print_with_four_significant_digits(tmp_path, blurred_stack,
                "--iterations", 1, "--optics", "0.75 0.52") == 0
     err = capsys.readouterr().err
     assert "0.2559 um pixels" in err and "0.25593890905173833" not in err, err
+
+
+def test_evaluate_leads_with_the_default_rule_and_names_it(tmp_path, stack_file, tiny_model, capsys):
+    import json
+    import shutil
+
+    from latent_focus.io import Normalizer, read_stack
+    from latent_focus.methods import load_method
+    from latent_focus.metrics import psnr
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(tiny_model, calibrated)
+    card = json.loads((calibrated / "card.json").read_text())
+    (calibrated / "card.json").write_text(json.dumps({**card, "deblur_strength": {"value": 0.4}}))
+    assert run("evaluate", stack_file, "--focus", 0, "--model", calibrated, "--max-cases", 3) == 0
+    table = capsys.readouterr().out
+    summary = table[table.index("medians"):]
+    lines = [line for line in summary.splitlines()[1:] if line.strip()]
+    assert lines[0].startswith("default rule (--strength auto)"), summary
+    assert lines[1].startswith("Eq. 2 (--strength 1)") and lines[2].startswith("calibrated strength"), summary
+    head = table[:table.index("medians")]
+    assert head.index("rule PSNR") < head.index("Eq2 PSNR"), head  # in every case row too
+
+    assert run("evaluate", stack_file, "--focus", 0, "--model", calibrated, "--max-cases", 3, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    rule = report["default_rule"]
+    assert rule["name"] == "auto" and rule["cases"] == report["summary"]["deblur_cases"] == 3
+    # each case's default-rule score is what restore --method latent gives for that pair
+    stack = read_stack(stack_file)
+    method = load_method("latent", str(calibrated), "cpu")
+    norm = Normalizer.from_data(stack.data, method.engine.card.percentiles)
+    for row in report["stacks"][0]["deblur"]:
+        restored = run_method(method, stack, row)  # row["alpha"] is rounded to 4 digits
+        assert row["auto_psnr"] == pytest.approx(psnr(norm.normalize(stack.data[0]), norm.normalize(restored.image)),
+                                                 abs=0.05)
+        assert row["auto_rule"] == restored.info["rule"]
+    gains = [r["auto_psnr"] - r["identity_psnr"] for r in report["stacks"][0]["deblur"]]
+    assert rule["gain_over_identity_db"] == pytest.approx(float(np.median(gains)))
+
+
+def run_method(method, stack, row):
+    from latent_focus.methods import run as drive
+    from latent_focus.methods.latent import LatentParams
+
+    return drive(method.restore(stack, row["B"], LatentParams(alpha=row["alpha"]), partner=row["C"]))

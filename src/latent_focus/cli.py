@@ -483,7 +483,15 @@ def _cmd_adapt(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .engine import LatentFocus
-    from .evaluate import check_focus, evaluate_methods, evaluate_stack, format_methods, format_table, summarize
+    from .evaluate import (
+        check_focus,
+        evaluate_methods,
+        evaluate_stack,
+        format_methods,
+        format_table,
+        summarize,
+        summarize_default_rule,
+    )
     from .io import read_stack
     from .methods import get_method
     from .models import find_model, model_family
@@ -501,8 +509,9 @@ def _cmd_evaluate(args) -> int:
     summary = summarize(reports)
     rows = evaluate_methods(methods, stacks, focus, args.model, args.device, args.max_cases) if methods else []
     if args.json:
-        print(json.dumps({"model": engine.name, "device": engine.device_name,
-                          "stacks": [r.__dict__ for r in reports], "summary": summary, "methods": rows}, indent=1))
+        print(json.dumps({"model": engine.name, "device": engine.device_name, "stacks": [r.__dict__ for r in reports],
+                          "default_rule": summarize_default_rule(reports), "summary": summary, "methods": rows},
+                         indent=1))
     else:
         print(format_table(reports, summary, f"{engine.name} ({engine.model_path}) on {engine.device_name}"))
         if rows:
