@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -101,3 +102,25 @@ def test_adapt_command_writes_a_model_and_refuses_bad_input_in_one_line(tiny_mod
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "positive number of minutes" in bad.stderr.splitlines()[-1] and not (tmp_path / "other").exists()
+
+
+def test_adapt_saves_a_name_in_the_models_folder_and_prints_a_model_value_that_works_anywhere(
+        tiny_model, blurred_stack, tmp_path, monkeypatch, capsys):
+    from latent_focus.cli import main
+
+    monkeypatch.setenv("LATENT_FOCUS_MODELS", str(tmp_path / "models"))
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, blurred_stack)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    base = ["adapt", str(stack), "--model", str(tiny_model), "--device", "cpu", "--focus", "0", "--minutes", "0.01"]
+    printed = {}
+    for output in ("mine", "./here"):
+        assert main([*base, "-o", output]) == 0
+        printed[output] = re.search(r"--model (\S+)$", capsys.readouterr().err.strip()).group(1)
+    assert not (work / "mine").exists() and read_card(tmp_path / "models" / "mine").extra["adapted"]
+    assert printed == {"mine": "user:mine", "./here": str(work / "here")}
+    monkeypatch.chdir(tmp_path)
+    assert find_model(printed["mine"]) == tmp_path / "models" / "mine"
+    assert find_model(printed["./here"]) == work / "here"

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import socket
+import threading
 import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from latent_focus.batch import DONE, FAILED, SKIPPED, Job, Spec, plan, restore_file
+from latent_focus.batch import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    FileResult,
+    Job,
+    Spec,
+    count_planes,
+    plan,
+    restore_file,
+    write_report,
+)
 from latent_focus.cli import main
 from latent_focus.errors import InputError
 
@@ -70,6 +83,19 @@ def test_one_file_keeps_its_axes_scale_and_can_be_side_by_side(tmp_path, folder)
     assert again.status == SKIPPED
 
 
+def test_axes_read_a_three_plane_stack_stored_as_colour_samples(tmp_path, blurred_stack):
+    path = tmp_path / "three.tif"
+    tifffile.imwrite(path, blurred_stack[:3].astype(np.uint16), photometric="rgb", planarconfig="separate")
+    result = restore_file(Job(str(path), str(tmp_path / "o.tif"), "three.tif"), Spec("richardson-lucy", params=RL,
+                                                                                     axes="ZYX"))
+    assert result.status == DONE and result.planes == 3, result.message
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        assert tif.series[0].axes == "ZYX" and tif.series[0].shape == (3, 96, 96)
+    assert count_planes(str(path), "ZYX") == 3
+    wrong = restore_file(Job(str(path), str(tmp_path / "w.tif"), "three.tif"), Spec("latent", axes="ZCYX"))
+    assert wrong.status == FAILED and "--axes zcyx names 4" in wrong.message
+
+
 def test_pair_method_with_planes_or_every_plane(tmp_path, folder, tiny_model):
     one = restore_file(Job(str(folder / "sub/stack.tif"), str(tmp_path / "a.tif"), "stack.tif"),
                        Spec("latent", str(tiny_model), "cpu", planes=(1, 3)))
@@ -99,9 +125,30 @@ def test_batch_on_a_local_cluster_reports_resumes_and_loads_weights_once(tmp_pat
     assert provenance["parameters"]["strength"] == "0.5"
     before = (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns
     assert main(args) == 1
-    rows = {r["file"]: r["status"] for r in csv.DictReader(open(out / "batch-report.csv"))}
-    assert rows["sub/stack.tif"] == SKIPPED and (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns == before
+    again = {r["file"]: r for r in csv.DictReader(open(out / "batch-report.csv"))}
+    assert (out / "sub" / "stack_deblurred.tif").stat().st_mtime_ns == before
+    for name in ("sub/stack.tif", "sub/two.ome.tif"):  # the first run's record, marked as skipped by this one
+        assert again[name] == {**rows[name], "this_run": SKIPPED}
+    assert again["sub/broken.tif"]["status"] == again["sub/broken.tif"]["this_run"] == FAILED
     assert not list(out.rglob("*.part*"))
+
+
+def test_the_report_keeps_each_files_last_real_outcome(tmp_path):
+    first = [FileResult("a.tif", "psf-rl", 3, 12.5, DONE, "ZYX 3x64x64 on cpu"),
+             FileResult("b.tif", "psf-rl", 0, 0.1, FAILED, "cannot read b.tif"),
+             FileResult("c.tif", "psf-rl", 1, 2.0, DONE, "YX 64x64 on cpu")]
+    write_report(tmp_path, first)
+    second = [FileResult("a.tif", "latent", 0, 0.0, SKIPPED, "output exists"),
+              FileResult("b.tif", "latent", 0, 0.0, SKIPPED, "output exists"),
+              FileResult("d.tif", "latent", 2, 4.0, DONE, "ZYX 2x64x64 on cpu")]
+    rows = list(csv.DictReader(open(write_report(tmp_path, second))))
+    assert [r["file"] for r in rows] == ["a.tif", "b.tif", "d.tif", "c.tif"]
+    a, b, d, c = rows
+    assert a == {"file": "a.tif", "method": "psf-rl", "planes": "3", "seconds": "12.5", "status": DONE,
+                 "message": "ZYX 3x64x64 on cpu", "this_run": SKIPPED}
+    assert b["status"] == b["this_run"] == SKIPPED and b["message"] == "output exists"  # no real outcome to keep
+    assert d["status"] == d["this_run"] == DONE
+    assert c["status"] == DONE and c["this_run"] == ""  # not among this run's inputs: its record stays
 
 
 def test_bad_batches_exit_2_with_one_line(tmp_path, folder, capsys):
@@ -112,6 +159,56 @@ def test_bad_batches_exit_2_with_one_line(tmp_path, folder, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "inside the input folder" in err[0] and "unknown method" in err[1]
     assert not (folder / "out").exists() and not (tmp_path / "o").exists()
+
+
+@contextlib.contextmanager
+def _listener(reply: bytes | None):
+    """A loopback server that accepts every connection and sends ``reply`` (None: never answers)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                accepted.append(conn)
+                if reply is not None:
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<html></html>"],
+                         ids=["silent", "http"])
+def test_a_listener_that_is_no_scheduler_exits_2_within_15_seconds(tmp_path, folder, capsys, reply):
+    with _listener(reply) as address:
+        t0 = time.perf_counter()
+        code = main(["batch", str(folder / "plane.tif"), "-o", str(tmp_path / "o"), "--method", "richardson-lucy",
+                     "--scheduler", address])
+        elapsed = time.perf_counter() - t0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and elapsed < 15, elapsed
+    assert len(err) == 1 and address in err[0] and "--scheduler local" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_running_scheduler_address_is_used(tmp_path, folder, capsys):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=40) as cluster:
+        code = main(["batch", str(folder / "plane.tif"), "-o", str(tmp_path / "o"), "--method", "richardson-lucy",
+                     "--scheduler", cluster.scheduler_address, "--iterations", "2", "--optics", "0.75 0.52",
+                     "--defocus", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "o" / "plane_deblurred.tif").exists()
 
 
 def test_an_unreachable_scheduler_exits_2_within_10_seconds(tmp_path, folder, capsys):

@@ -1,5 +1,7 @@
 """The command line contract: outputs, formats, and exit code 2 with one line for every bad input."""
 
+import contextlib
+import logging
 import subprocess
 import sys
 import warnings
@@ -9,6 +11,9 @@ import pytest
 import tifffile
 
 from latent_focus.cli import main
+
+# how plain tifffile.imwrite(path, array) stores an array of 3 or 4 planes: colour samples of one image
+AS_SAMPLES = {"photometric": "rgb", "planarconfig": "separate"}
 
 
 @pytest.fixture()
@@ -88,7 +93,7 @@ def test_train_then_evaluate(tmp_path, stack_file, capsys):
     assert card["training"]["recipe"]["relative_latent"] is True
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 3) == 0
     table = capsys.readouterr().out
-    assert "deblurring PSNR" in table and "LDS" in table and "identity" in table
+    assert "default rule (--strength auto)" in table and "LDS" in table and "identity" in table
     assert run("evaluate", stack_file, "--focus", 0, "--model", model, "--max-cases", 2, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["deblur_cases"] >= 1 and np.isfinite(report["summary"]["lds"])
@@ -119,7 +124,7 @@ def test_evaluate_richardson_lucy_column(tmp_path, stack_file, tiny_model, capsy
     assert rows and all(r["rl_psnr"] > r["identity_psnr"] + 1.0 for r in rows), rows
 
 
-def _bad(tmp_path, stack_file, tiny_model):
+def _bad(tmp_path, stack_file, tiny_model, blurred_stack):
     tifffile.imwrite(tmp_path / "nan.tif", np.full((3, 32, 32), np.nan, np.float32), photometric="minisblack")
     tifffile.imwrite(tmp_path / "const.tif", np.ones((3, 32, 32), np.float32), photometric="minisblack")
     with warnings.catch_warnings():  # a zero-size plane is exactly the bad input under test
@@ -174,6 +179,22 @@ def _bad(tmp_path, stack_file, tiny_model):
         "unknown --method in evaluate": ["evaluate", stack_file, "--focus", 0, "--method", "magic", *m],
         "view nan": ["view", tmp_path / "nan.tif"],
         "view screenshot exists": ["view", stack_file, "--screenshot", _png(tmp_path)],
+        "channel of a (z, y, x) file": ["deblur", stack_file, *out, "--planes", 2, 4, "--channel", 1, *m],
+        "channel of a (z, y, x) file, restore": ["restore", stack_file, *out, "--method", "richardson-lucy",
+                                                 "--channel", 1],
+        "3 planes stored as colour samples": ["deblur", _samples(tmp_path, 3), *out, "--planes", 1, 2, *m],
+        "4 planes stored as colour samples": ["restore", _samples(tmp_path, 4), *out, "--method", "latent", *m],
+        "axes of another file": ["deblur", stack_file, *out, "--planes", 1, 2, "--axes", "zcyx", *m],
+        "axes letters": ["restore", stack_file, *out, "--method", "richardson-lucy", "--axes", "tyx"],
+        "deblur, 2-D": ["deblur", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, *m],
+        "synthesize, 2-D": ["synthesize", _plane(tmp_path, blurred_stack), *out, "--planes", 0, 1, "--alpha", 0.5, *m],
+        "truncated TIFF": ["deblur", _truncated(tmp_path, blurred_stack), *out, "--planes", 1, 2, *m],
+        "truncated TIFF, restore": ["restore", _truncated(tmp_path, blurred_stack), *out, "--method",
+                                    "richardson-lucy"],
+        "truncated TIFF, view": ["view", _truncated(tmp_path, blurred_stack), "--screenshot", tmp_path / "v.png"],
+        "huge TIFF": ["deblur", _huge(tmp_path), *out, "--planes", 1, 2, *m],
+        "huge TIFF, view": ["view", _huge(tmp_path), "--screenshot", tmp_path / "v.png"],
+        "pickled weights file": ["deblur", stack_file, *out, "--planes", 1, 3, "--model", _raw_pickle_model(tmp_path)],
     }
 
 
@@ -183,7 +204,49 @@ CASES = ["unreadable", "not tiff", "missing", "too small", "plane range", "same 
          "strength word", "calibrate focus", "tile 0", "tile 10", "tile -5", "pickle model", "negative plane",
          "negative --plane", "max-cases 0", "output is input", "unknown method", "pair method, 2-D",
          "plane method with --planes", "method option range", "unknown --method in evaluate", "view nan",
-         "view screenshot exists"]
+         "view screenshot exists", "channel of a (z, y, x) file", "channel of a (z, y, x) file, restore",
+         "3 planes stored as colour samples", "4 planes stored as colour samples", "axes of another file",
+         "axes letters", "deblur, 2-D", "synthesize, 2-D", "truncated TIFF", "truncated TIFF, restore",
+         "truncated TIFF, view", "huge TIFF", "huge TIFF, view", "pickled weights file"]
+
+
+def _samples(tmp_path, n: int):
+    """A stack of ``n`` planes written by plain ``tifffile.imwrite``: stored as ``n`` colour samples per pixel."""
+    path = tmp_path / f"samples{n}.tif"
+    data = np.random.default_rng(n).random((n, 32, 32)).astype(np.float32)
+    tifffile.imwrite(path, data * np.arange(1, n + 1)[:, None, None], **AS_SAMPLES)
+    return path
+
+
+def _plane(tmp_path, blurred_stack):
+    path = tmp_path / "plane.tif"
+    tifffile.imwrite(path, blurred_stack[2].astype(np.uint16))
+    return path
+
+
+def _truncated(tmp_path, blurred_stack):
+    """A 7-plane ImageJ stack cut in half: tifffile still finds its first plane."""
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, blurred_stack.astype(np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    path = tmp_path / "truncated.tif"
+    path.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    full.unlink()
+    return path
+
+
+def _huge(tmp_path):
+    """A TIFF whose header claims a plane of 2**31 - 1 by 2**31 - 1 pixels."""
+    import struct
+
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.ones((16, 16), np.uint16))
+    with tifffile.TiffFile(path) as tif:
+        offsets = [tif.pages[0].tags[name].valueoffset for name in ("ImageWidth", "ImageLength")]
+    data = bytearray(path.read_bytes())
+    for offset in offsets:
+        data[offset:offset + 4] = struct.pack("<I", 2 ** 31 - 1)
+    path.write_bytes(bytes(data))
+    return path
 
 
 def _png(tmp_path):
@@ -215,19 +278,52 @@ def _pickled_model(tmp_path):
     return folder
 
 
+def _raw_pickle_model(tmp_path):
+    """A model folder whose weights file is a plain pickle (not torch.save's zip) of an object that runs code."""
+    import pickle
+    import shutil
+
+    folder = tmp_path / "raw-pickle"
+    shutil.copytree(_pickled_model(tmp_path), folder)
+
+    class Payload:
+        def __reduce__(self):
+            return (shutil.copyfile, (str(folder / "card.json"), str(tmp_path / "code-ran")))
+
+    (folder / "weights.pt").write_bytes(pickle.dumps({"x": Payload()}))
+    return folder
+
+
+@contextlib.contextmanager
+def _console(caplog):
+    """What a terminal shows beside stderr: warnings under Python's default filters, and log records of
+    WARNING and above (Python prints those itself when no logging is configured)."""
+    shown = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        with caplog.at_level(logging.WARNING):
+            yield shown
+    shown += [str(w.message).splitlines()[0] for w in caught]
+    shown += [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, capsys):
-    args = _bad(tmp_path, stack_file, tiny_model)[case]
+def test_bad_input_exits_2_with_one_line(case, tmp_path, stack_file, tiny_model, blurred_stack, capsys, caplog):
+    args = _bad(tmp_path, stack_file, tiny_model, blurred_stack)[case]
     capsys.readouterr()
-    try:
-        code = run(*args)
-    except SystemExit as exc:  # argparse's own one-line errors
-        code = exc.code
-    err = capsys.readouterr().err.strip().splitlines()
+    with _console(caplog) as shown:
+        try:
+            code = run(*args)
+        except SystemExit as exc:  # argparse's own one-line errors
+            code = exc.code
+    err = shown + capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
     assert "weights_only" not in err[0]
-    assert not (tmp_path / "o.tif").exists()
+    assert not (tmp_path / "o.tif").exists() and not (tmp_path / "v.png").exists()
     assert not (tmp_path / "code-ran").exists()  # a pickled model never runs
     assert (tmp_path / "exists.tif").read_bytes() == b"precious"
     assert not (tmp_path / "shot.png").exists() or (tmp_path / "shot.png").read_bytes().startswith(b"a screenshot")
@@ -314,3 +410,128 @@ def test_restore_with_richardson_lucy(tmp_path, stack_file, blurred_stack):
     every = tmp_path / "rl_all.tif"
     assert run("restore", stack_file, "-o", every, "--method", "richardson-lucy", "--iterations", 2) == 0
     assert tifffile.imread(every).shape == (7, 96, 96)
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_axes_zyx_reads_a_stack_stored_as_colour_samples(tmp_path, blurred_stack, tiny_model, capsys, n):
+    path = tmp_path / "few.tif"
+    tifffile.imwrite(path, blurred_stack[:n], **AS_SAMPLES)
+    out = tmp_path / "deblurred.tif"
+    assert run("deblur", path, "-o", out, "--planes", 1, 2, "--axes", "zyx", "--model", tiny_model) == 0
+    assert tifffile.imread(out).shape == (96, 96)
+    every = tmp_path / "every.tif"
+    assert run("restore", path, "-o", every, "--method", "latent", "--axes", "zyx", "--model", tiny_model) == 0
+    assert tifffile.imread(every).shape == (n, 96, 96)
+    assert run("deblur", path, "-o", tmp_path / "refused.tif", "--planes", 1, 2, "--model", tiny_model) == 2
+    assert "--axes zyx" in capsys.readouterr().err
+
+
+READING_COMMANDS = {  # every command that reads an image file, with the arguments it needs before --axes
+    "restore": ["in.tif", "-o", "o.tif", "--method", "latent"],
+    "batch": ["in.tif", "-o", "out", "--method", "latent"],
+    "synthesize": ["in.tif", "-o", "o.tif", "--planes", "1", "2", "--alpha", "0.5"],
+    "deblur": ["in.tif", "-o", "o.tif", "--planes", "1", "2"],
+    "train": ["in.tif", "-o", "m"],
+    "adapt": ["in.tif", "-o", "m"],
+    "evaluate": ["in.tif", "--focus", "0"],
+    "calibrate": ["in.tif", "--focus", "0", "-o", "m"],
+    "blur-map": ["in.tif", "-o", "o.tif"],
+    "calibrate-depth": ["in.tif", "-o", "c.json"],
+    "train-psf": ["in.tif", "-o", "m"],
+    "train-analysis-synthesis": ["-o", "m", "--content", "in.tif"],
+    "blur-code-score": ["in.tif", "--focus", "0"],
+}
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_every_command_that_reads_a_file_takes_axes(command):
+    from latent_focus.cli import build_parser
+
+    method = "latent" if "--method" in READING_COMMANDS[command] else None
+    args = build_parser(method).parse_args([command, *READING_COMMANDS[command], "--axes", "zyx"])
+    assert args.axes == "ZYX"
+
+
+@pytest.mark.parametrize("command", [["deblur", "--planes", 0, 1], ["synthesize", "--planes", 0, 1, "--alpha", 0.5],
+                                     ["restore", "--method", "latent"]])
+def test_pair_commands_on_one_plane_name_the_single_plane_methods(tmp_path, blurred_stack, tiny_model, capsys,
+                                                                   command):
+    name, *options = command
+    assert run(name, _plane(tmp_path, blurred_stack), "-o", tmp_path / "o.tif", *options, "--model", tiny_model) == 2
+    err = capsys.readouterr().err
+    assert "needs a z-stack of at least two planes" in err and "plane.tif holds one plane" in err, err
+    assert "latent-focus restore --method psf-rl|analysis-synthesis" in err
+
+
+def test_models_prints_columns_that_never_run_together(capsys):
+    import re
+
+    assert run("models") == 0
+    rows = capsys.readouterr().out.splitlines()[:-1]
+    assert rows and "analysis-synthesisstrength" not in "\n".join(rows)
+    for row in rows:
+        assert re.match(r"^\S+ {2,}\S+ {2,}strength \d\.\d\d {2,}\S", row), row
+
+
+def test_methods_says_no_blur_code_model_ships(capsys):
+    assert run("methods") == 0
+    out = capsys.readouterr().out
+    assert "shipped 'disentangled'" not in out
+    weights = out.split("blur-code", 1)[1].splitlines()[1]
+    assert "none ships" in weights and "--preset disentangled" in weights, weights
+
+
+def test_pixel_sizes_print_with_four_significant_digits(tmp_path, blurred_stack, capsys):
+    src = tmp_path / "px.tif"
+    pixel = 0.25593890905173833
+    tifffile.imwrite(src, blurred_stack[:2].astype(np.uint16), imagej=True, resolution=(1 / pixel, 1 / pixel),
+                     metadata={"axes": "ZYX", "unit": "um"})
+    assert run("restore", src, "-o", tmp_path / "o.tif", "--method", "richardson-lucy", "--plane", 0,
+               "--iterations", 1, "--optics", "0.75 0.52") == 0
+    err = capsys.readouterr().err
+    assert "0.2559 um pixels" in err and "0.25593890905173833" not in err, err
+
+
+def test_evaluate_leads_with_the_default_rule_and_names_it(tmp_path, stack_file, tiny_model, capsys):
+    import json
+    import shutil
+
+    from latent_focus.io import Normalizer, read_stack
+    from latent_focus.methods import load_method
+    from latent_focus.metrics import psnr
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(tiny_model, calibrated)
+    card = json.loads((calibrated / "card.json").read_text())
+    (calibrated / "card.json").write_text(json.dumps({**card, "deblur_strength": {"value": 0.4}}))
+    assert run("evaluate", stack_file, "--focus", 0, "--model", calibrated, "--max-cases", 3) == 0
+    table = capsys.readouterr().out
+    summary = table[table.index("medians"):]
+    lines = [line for line in summary.splitlines()[1:] if line.strip()]
+    assert lines[0].startswith("default rule (--strength auto)"), summary
+    assert lines[1].startswith("Eq. 2 (--strength 1)") and lines[2].startswith("calibrated strength"), summary
+    head = table[:table.index("medians")]
+    assert head.index("rule PSNR") < head.index("Eq2 PSNR"), head  # in every case row too
+
+    assert run("evaluate", stack_file, "--focus", 0, "--model", calibrated, "--max-cases", 3, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    rule = report["default_rule"]
+    assert rule["name"] == "auto" and rule["cases"] == report["summary"]["deblur_cases"] == 3
+    # each case's default-rule score is what restore --method latent gives for that pair
+    stack = read_stack(stack_file)
+    method = load_method("latent", str(calibrated), "cpu")
+    norm = Normalizer.from_data(stack.data, method.engine.card.percentiles)
+    for row in report["stacks"][0]["deblur"]:
+        restored = run_method(method, stack, row)  # row["alpha"] is rounded to 4 digits
+        assert row["auto_psnr"] == pytest.approx(psnr(norm.normalize(stack.data[0]), norm.normalize(restored.image)),
+                                                 abs=0.05)
+        assert row["auto_rule"] == restored.info["rule"]
+    gains = [r["auto_psnr"] - r["identity_psnr"] for r in report["stacks"][0]["deblur"]]
+    assert rule["gain_over_identity_db"] == pytest.approx(float(np.median(gains)))
+
+
+def run_method(method, stack, row):
+    from latent_focus.methods import run as drive
+    from latent_focus.methods.latent import LatentParams
+
+    return drive(method.restore(stack, row["B"], LatentParams(alpha=row["alpha"]), partner=row["C"]))

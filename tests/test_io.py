@@ -3,6 +3,10 @@ import pytest
 import tifffile
 
 from latent_focus import InputError, Normalizer, read_stack, write_tiff
+from latent_focus.io import check_axes, read_channels
+
+# how plain tifffile.imwrite(path, array) stores an array of 3 or 4 planes: colour samples of one image
+AS_SAMPLES = {"photometric": "rgb", "planarconfig": "separate"}
 
 
 def test_tiff_roundtrip_keeps_units_and_dtype(tmp_path):
@@ -26,6 +30,52 @@ def test_zcyx_requires_channel_choice(tmp_path):
     assert np.allclose(stack.data, data[:, 1])
     with pytest.raises(InputError, match="channel 5"):
         read_stack(path, channel=5)
+
+
+def test_a_channel_of_a_file_without_channels_is_refused(tmp_path):
+    data = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "zyx.tif", data, photometric="minisblack")
+    with pytest.raises(InputError, match="zyx.tif has no channel axis; leave --channel out"):
+        read_stack(tmp_path / "zyx.tif", channel=1)
+    assert np.array_equal(read_stack(tmp_path / "zyx.tif", channel=0).data, data)  # its one channel
+    tifffile.imwrite(tmp_path / "one.tif", data[:, None], metadata={"axes": "ZCYX"})
+    with pytest.raises(InputError, match="channel 3 does not exist in one.tif; pass --channel 0"):
+        read_stack(tmp_path / "one.tif", channel=3)
+    for z in range(3):
+        tifffile.imwrite(tmp_path / f"plane_z{z:02d}.tif", data[z])
+    with pytest.raises(InputError, match="no channel axis"):
+        read_stack(tmp_path, channel=1, field="plane")
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_axes_reads_a_stack_that_tifffile_stored_as_colour_samples(tmp_path, n):
+    data = np.random.default_rng(0).random((n, 16, 16)).astype(np.float32)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, data, **AS_SAMPLES)
+    with pytest.raises(InputError, match=f"{n} channels.*--channel 0..{n - 1}.*z planes, pass --axes zyx"):
+        read_stack(path)
+    stack = read_stack(path, axes="zyx")
+    assert stack.n_planes == n and np.array_equal(stack.data, data)
+    assert np.array_equal(read_stack(path, channel=1).data, data[1:2])  # or one of them as a colour channel
+    assert [s.n_planes for s in read_channels(path, axes="zyx")] == [n]
+    assert len(read_channels(path)) == n
+
+
+def test_axes_name_every_dimension_of_the_file(tmp_path):
+    data = np.random.default_rng(0).random((3, 2, 16, 16)).astype(np.float32)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")  # tifffile cannot tell which axis is which
+    with pytest.raises(InputError, match="--axes"):
+        read_stack(path)
+    assert np.array_equal(read_stack(path, channel=1, axes="zcyx").data, data[:, 1])
+    assert np.array_equal(read_stack(path, channel=2, axes="czyx").data, data[2])
+    assert [s.n_planes for s in read_channels(path, axes="czyx")] == [2, 2, 2]
+    with pytest.raises(InputError, match=r"s.tif has 4 dimensions \(shape \(3, 2, 16, 16\)\); --axes zyx names 3"):
+        read_stack(path, axes="zyx")
+    for bad in ("zqyx", "zzyx", "zc", ""):
+        with pytest.raises(InputError, match="--axes takes one letter per dimension"):
+            check_axes(bad)
+    assert check_axes(" ZcYx ") == "ZCYX"
 
 
 def test_ome_tiff_spacing(tmp_path):
@@ -90,6 +140,17 @@ def test_corrupt_files_give_clear_errors(tmp_path, content, match):
     path.write_bytes(content)
     with pytest.raises(InputError, match=match):
         read_stack(path)
+
+
+@pytest.mark.parametrize("kind", [{"imagej": True}, {"ome": True}])
+def test_a_truncated_stack_is_refused_not_read_as_its_first_plane(tmp_path, kind):
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, np.random.default_rng(0).random((6, 64, 64)).astype(np.float32), **kind)
+    (tmp_path / "cut.tif").write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut.tif is damaged or truncated .*; pass an intact TIFF file"):
+        read_stack(tmp_path / "cut.tif")
+    with pytest.raises(InputError, match="damaged or truncated"):
+        read_channels(tmp_path / "cut.tif")
 
 
 def test_bad_inputs(tmp_path):

@@ -106,3 +106,13 @@ def test_view_without_napari_says_what_to_install(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == ["latent-focus view: error: napari is not installed; install it "
                                                "with: pip install 'napari[pyqt6]'"]
+
+
+@pytest.mark.parametrize("name", [cls.name for cls in list_methods()])
+def test_option_help_names_each_default_once_as_typed(name):
+    from latent_focus.methods.options import describe
+
+    for f in get_method(name).Params.specs():
+        text = describe(f)
+        assert text.count("default") - text.count("default rule") <= 1, text
+        assert "default: None" not in text and "default: ()" not in text and not text.endswith("default: "), text

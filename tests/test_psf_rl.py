@@ -356,3 +356,25 @@ def test_estimated_defocus_follows_the_real_widefield_stack(shared_data):
     true = np.abs(stack.z_um[planes] - stack.z_um[19])
     rho = np.corrcoef(np.argsort(np.argsort(est)), np.argsort(np.argsort(true)))[0, 1]
     assert rho > 0.8, (rho, est)
+
+
+@pytest.mark.real_data
+def test_psf_rl_on_brightfield_points_to_methods_that_deblur_it(shared_data, tmp_path, capsys):
+    import re
+    import shutil
+
+    hela = shared_data / "brightfield_hela_set1"
+    crop = tmp_path / "hela.tif"
+    tifffile.imwrite(crop, read_stack(hela / "stack.tif").data[:, 384:640, 544:800], photometric="minisblack")
+    shutil.copy(hela / "z.txt", tmp_path / "z.txt")
+    refused = tmp_path / "refused.tif"
+    assert main(["restore", str(crop), "-o", str(refused), "--method", "psf-rl", "--plane", "1",
+                 "--modality", "brightfield"]) == 2
+    advice = capsys.readouterr().err.strip()
+    assert len(advice.splitlines()) == 1 and "blur-map" not in advice and not refused.exists(), advice
+    methods = re.findall(r"--method (\S+?)[,;)]?(?:\s|$)", advice)
+    assert methods == ["analysis-synthesis", "latent"], advice
+    for method in methods:  # the advice works on this brightfield plane
+        out = tmp_path / f"{method}.tif"
+        assert main(["restore", str(crop), "-o", str(out), "--method", method, "--plane", "1"]) == 0
+        assert tifffile.imread(out).shape == (256, 256)

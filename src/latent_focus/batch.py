@@ -5,7 +5,8 @@
 input folder. :func:`run_batch` sends one task per file to the cluster's workers; each worker loads the
 method's weights once (:func:`latent_focus.methods.load_method` caches them per process), reads its file,
 restores it and writes the result atomically, so a stopped batch leaves only complete outputs and a
-second run skips them. A file that cannot be read or restored is reported and the others go on.
+second run skips them. A file that cannot be read or restored is reported and the others go on;
+:func:`write_report` keeps each file's last real outcome across runs.
 
 How files are restored:
 
@@ -20,10 +21,9 @@ the run. ``side_by_side`` writes the input and the output next to each other alo
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import csv
 import io as _io
-import logging
 import os
 import re
 import time
@@ -38,7 +38,7 @@ from .files import atomic_write
 from .terminal import ProgressLine, duration
 
 REPORT = "batch-report.csv"
-REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message")
+REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message", "this_run")
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 CONNECT_TIMEOUT_S = 6
 _TIFF = re.compile(r"\.(ome\.)?tiff?$", re.IGNORECASE)
@@ -64,6 +64,7 @@ class Spec:
     planes: tuple[int, int] | None = None
     side_by_side: bool = False
     overwrite: bool = False
+    axes: str | None = None  # the input files' axes where their own are missing or wrong (``--axes``)
 
 
 @dataclass
@@ -124,26 +125,16 @@ def _is_partial(path: Path) -> bool:
     return ".part." in path.name
 
 
-@contextlib.contextmanager
-def _quiet_tifffile():
-    """Keep tifffile's own warnings about damaged files off the console: the report says what went wrong."""
-    logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def count_planes(path: str) -> int:
+def count_planes(path: str, axes: str | None = None) -> int:
     """Planes (y, x images) in a TIFF, from its header; 0 when it cannot be read (the task will say why)."""
     import tifffile
+
+    from .io import file_axes, quiet_tifffile
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            shape, axes = series.shape, series.axes.upper()
-        keep = [n for n, a in zip(shape, axes) if a not in "YXS"]
+            shape, found = series.shape, file_axes(series.axes, series.shape, axes, Path(path).name)
+        keep = [n for n, a in zip(shape, found) if a not in "YXS"]
         return int(np.prod(keep)) if keep else 1
     except Exception:
         return 0
@@ -160,7 +151,7 @@ def restore_file(job: Job, spec: Spec) -> FileResult:
             result.status, result.message = SKIPPED, "output exists"
             return result
         method, result.loaded = _method(spec)
-        data, axes, stacks = _read(job.source, method)
+        data, axes, stacks = _read(job.source, method, spec.axes)
         result.planes = sum(s.n_planes for s in stacks)
         params = method.default_params().replace(**spec.params) if spec.params else method.default_params()
         outputs, records = [], []
@@ -194,24 +185,28 @@ def _method(spec: Spec):
     return method, len(_LOADED) > before
 
 
-def _read(path: str, method):
-    """The file's pixels, its axes (singleton axes other than z and c dropped) and one Stack per channel."""
+def _read(path: str, method, given: str | None = None):
+    """The file's pixels, its axes (singleton axes other than z and c dropped) and one Stack per channel.
+
+    ``given`` are the file's axes where its own are missing or wrong (``--axes``).
+    """
     import tifffile
 
-    from .io import read_stack
+    from .io import file_axes, quiet_tifffile, read_stack
     from .methods import PAIR
 
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            kept = [(n, a) for n, a in zip(series.shape, series.axes.upper()) if n > 1 or a in "ZCYX"]
+            shape, found = series.shape, series.axes
     except Exception as exc:
         raise InputError(f"cannot read {Path(path).name} as TIFF ({exc}); pass an intact TIFF file") from None
+    kept = [(n, a) for n, a in zip(shape, file_axes(found, shape, given, Path(path).name)) if n > 1 or a in "ZCYX"]
     axes = "".join(a for _, a in kept)
     axes = axes.replace("S", "C") if "C" not in axes else axes
     axes = axes.replace("I", "Z").replace("Q", "Z") if "Z" not in axes else axes
     n_c = dict(zip(axes, (n for n, _ in kept))).get("C", 1)
-    stacks = [read_stack(path, channel=c if "C" in axes else None) for c in range(n_c)]
+    stacks = [read_stack(path, channel=c if "C" in axes else None, axes=given) for c in range(n_c)]
     if method.input == PAIR and stacks[0].n_planes < 2:
         raise InputError(f"{method.name} needs z-stacks of at least two planes; {Path(path).name} holds one plane")
     data = np.stack([s.data for s in stacks], axis=0)  # (c, z, y, x)
@@ -291,7 +286,8 @@ def _json_value(obj):
 def connect(scheduler: str = "local", workers: int = 1):
     """A dask.distributed client: a new LocalCluster on loopback (``"local"``), or the scheduler at an address.
 
-    An address that does not answer within :data:`CONNECT_TIMEOUT_S` seconds raises :class:`InputError`.
+    An address where no dask scheduler answers within :data:`CONNECT_TIMEOUT_S` seconds raises
+    :class:`InputError` (:func:`check_scheduler`).
     """
     from distributed import Client, LocalCluster
 
@@ -301,12 +297,53 @@ def connect(scheduler: str = "local", workers: int = 1):
         return Client(cluster)
     if "://" not in scheduler and not re.match(r"^[\w.\-]+:\d+$", scheduler):
         raise InputError(f"--scheduler takes 'local' or a scheduler address like tcp://host:8786; got {scheduler!r}")
+    check_scheduler(scheduler)
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
-        raise InputError(f"no dask scheduler answers at {scheduler} within {CONNECT_TIMEOUT_S} s "
-                         f"({type(exc).__name__}); start one (dask scheduler, dask-jobqueue) "
-                         "or pass --scheduler local") from None
+        raise _no_scheduler(scheduler, exc) from None
+
+
+def check_scheduler(address: str) -> None:
+    """Raise :class:`InputError` unless a dask scheduler answers at ``address`` within :data:`CONNECT_TIMEOUT_S`.
+
+    dask's client waits without limit on a server that accepts a connection and never answers; this asks the
+    server who it is, with a deadline, first.
+    """
+    try:
+        reply = asyncio.run(asyncio.wait_for(_identity(address), CONNECT_TIMEOUT_S))
+    except (OSError, TimeoutError) as exc:
+        raise _no_scheduler(address, exc) from None
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind == "Scheduler":
+        return
+    what = f"is a dask {kind.lower()}, not a scheduler" if isinstance(kind, str) else "answers but is no dask scheduler"
+    raise InputError(f"{address} {what}; pass the address the scheduler prints (dask scheduler, "
+                     "cluster.scheduler_address) or --scheduler local")
+
+
+async def _identity(address: str):
+    """What the server at ``address`` says it is: a dask server's identity, or None for anything else."""
+    from distributed.comm import connect as dask_connect
+
+    try:
+        comm = await dask_connect(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        raise
+    except Exception:  # a handshake of bytes that are no dask message (an HTTP server, ...)
+        return None
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    except Exception:
+        return None
+    finally:
+        comm.abort()
+
+
+def _no_scheduler(address: str, exc: BaseException) -> InputError:
+    return InputError(f"no dask scheduler answers at {address} within {CONNECT_TIMEOUT_S} s ({type(exc).__name__}); "
+                      "start one (dask scheduler, dask-jobqueue) or pass --scheduler local")
 
 
 def run_batch(jobs: list[Job], spec: Spec, client, on_result: Callable[[FileResult], None] | None = None
@@ -333,15 +370,35 @@ def run_batch(jobs: list[Job], spec: Spec, client, on_result: Callable[[FileResu
 # -- report --------------------------------------------------------------------------------------------------
 
 def write_report(out_dir: str | os.PathLike, results: list[FileResult]) -> Path:
-    """``OUT_DIR/batch-report.csv`` (file, method, planes, seconds, status, message), written atomically."""
+    """``OUT_DIR/batch-report.csv``, written atomically: each file's last real outcome and what this run did.
+
+    Columns: file, method, planes, seconds, status, message (how the file was last restored, or why that
+    failed) and this_run (done, skipped or failed; empty for files of earlier runs that were not among this
+    run's inputs). A file this run skipped keeps the row of the run that restored it.
+    """
+    path = Path(out_dir) / REPORT
+    earlier = _read_report(path)
+    rows = {}
+    for r in results:
+        before = earlier.pop(r.file, None)
+        kept = r.status == SKIPPED and before is not None and before.get("status") == DONE
+        rows[r.file] = {**(before if kept else asdict(r)), "this_run": r.status}
+    rows.update({name: {**row, "this_run": ""} for name, row in earlier.items()})
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in results:
-        writer.writerow(asdict(r))
-    path = Path(out_dir) / REPORT
+    writer.writerows(rows.values())
     atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
     return path
+
+
+def _read_report(path: Path) -> dict[str, dict]:
+    """The rows of an earlier report by file (none when there is no readable report)."""
+    try:
+        with open(path, newline="") as f:
+            return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
 
 
 def summary(results: list[FileResult], wall_s: float, max_rows: int = 40) -> str:

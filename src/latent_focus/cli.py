@@ -50,6 +50,8 @@ def positive_int(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
+    from .methods.options import add_axes
+
     if model:
         p.add_argument("--model", "-m", default=None,
                        help="model folder or name (default: the shipped default model)")
@@ -57,6 +59,7 @@ def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
                    help="compute device: auto tries cuda, then mps, then cpu")
     p.add_argument("--channel", type=int, default=None, help="channel of a (z, c, y, x) stack")
     p.add_argument("--field", default=None, help="field name when a folder holds several")
+    add_axes(p)
 
 
 def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
@@ -76,7 +79,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``method`` (the ``--method`` value of ``restore``) adds that method's options."""
     from .methods import list_methods
     from .methods.latent import LatentParams
-    from .methods.options import argument_type, describe
+    from .methods.options import add_axes, argument_type, describe
 
     parser = _Parser(prog="latent-focus", description="Deblur out-of-focus planes and synthesise defocus blur "
                      "by moving through the latent space of an autoencoder trained on z-stacks, or restore "
@@ -108,9 +111,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                        "write OUT_DIR/<relative path>/<name><suffix>.tif, keeping the input's axes. Single-plane "
                        "methods restore every plane; pair methods deblur --planes B C, or every plane with its "
                        "neighbour further from focus. Outputs already there are skipped (writes are atomic), bad "
-                       "files are reported and the others go on; OUT_DIR/batch-report.csv lists every file. Exit "
-                       "code 0 when all succeeded, 1 when some failed. Method options: latent-focus batch --method "
-                       "NAME --help.")
+                       "files are reported and the others go on; OUT_DIR/batch-report.csv keeps every file's last "
+                       "real outcome (this_run says what this run did). Exit code 0 when all succeeded, 1 when some "
+                       "failed. Method options: latent-focus batch --method NAME --help.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF/OME-TIFF files and folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (not inside an input)")
     p.add_argument("--method", required=True, help="restoration method (latent-focus methods lists them)")
@@ -125,6 +128,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="restore files whose output exists again")
     p.add_argument("--model", "-m", default=None, help="model folder or name for methods with weights")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device on each worker")
+    add_axes(p)
     _add_method_options(p, method)
 
     for name, first, help_ in (
@@ -181,10 +185,12 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("adapt", help="adapt a model to one z-stack: a short self-supervised fine-tune on its planes",
                        description="Fine-tune a model for a few minutes on the planes of one z-stack: its sharper "
-                       "planes are the targets for its blurrier ones, so no in-focus plane is needed. Writes a "
-                       "model folder to use with --model.")
+                       "planes are the targets for its blurrier ones, so no in-focus plane is needed. Saves the "
+                       "model in the user models folder (or at a path) and prints the --model value that uses it.")
     p.add_argument("stack", help="the z-stack to deblur (TIFF/OME-TIFF or a folder of per-plane TIFFs)")
-    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("-o", "--output", required=True, metavar="NAME|PATH",
+                   help="a model name, saved in the user models folder (latent-focus models shows it), or a folder "
+                        "path (with a slash, or starting with . or ~)")
     p.add_argument("--minutes", type=float, default=2.0, help="time budget (default 2; a GPU runs more steps)")
     p.add_argument("--focus", type=plane_index, default=None,
                    help="the in-focus plane (default: the sharpest by the variance of the Laplacian)")
@@ -262,10 +268,9 @@ def _cmd_restore(args) -> int:
     if args.planes is not None and cls.input != PAIR:
         raise InputError(f"{cls.name} restores single planes; pass --plane N (or nothing, for every plane)")
     out = check_output_path(args.output, args.overwrite, inputs=[args.input])
-    stack = read_stack(args.input, channel=args.channel, field=args.field)
-    if cls.input == PAIR and stack.n_planes < 2:
-        raise InputError(f"{cls.name} needs a z-stack of at least two planes; {args.input} holds one plane. "
-                         "Pick a single-plane method (latent-focus methods)")
+    stack = read_stack(args.input, channel=args.channel, field=args.field, axes=args.axes)
+    if cls.input == PAIR:
+        _check_two_planes(stack, cls.name, args.input)
     method = load_method(cls.name, args.model, args.device)
     params = params_from_args(args, method.default_params())
     bar = _Bar(f"{cls.name} on {method.device_name}")
@@ -318,7 +323,7 @@ def _cmd_batch(args) -> int:
         find_model(args.model)
     jobs = plan(args.inputs, args.output, args.suffix)
     spec = Spec(cls.name, args.model, args.device, given, tuple(args.planes) if args.planes else None,
-                args.side_by_side, args.overwrite)
+                args.side_by_side, args.overwrite, args.axes)
     t0 = time.perf_counter()
     client = connect(args.scheduler, args.workers)
     try:
@@ -326,7 +331,7 @@ def _cmd_batch(args) -> int:
         remove_partials(jobs)
         workers = len(client.scheduler_info().get("workers", {}))
         print(f"{len(jobs)} files, {cls.name}, {workers} worker(s) at {client.scheduler.address}", file=sys.stderr)
-        expected = {j.name: count_planes(j.source) for j in jobs}
+        expected = {j.name: count_planes(j.source, args.axes) for j in jobs}
         bar = ProgressBar(len(jobs), sum(expected.values()))
         results = run_batch(jobs, spec, client, lambda r: bar.update(r, expected[r.file]))
     finally:
@@ -338,6 +343,13 @@ def _cmd_batch(args) -> int:
     print(summary(results, time.perf_counter() - t0))
     print(f"report: {report}", file=sys.stderr)
     return 1 if any(r.status == FAILED for r in results) else 0
+
+
+def _check_two_planes(stack, what: str, source: str) -> None:
+    """Pair methods need a z-stack; a single plane is for the single-plane methods."""
+    if stack.n_planes < 2:
+        raise InputError(f"{what} needs a z-stack of at least two planes; {source} holds one plane. Restore a "
+                         "single plane with latent-focus restore --method psf-rl|analysis-synthesis")
 
 
 class _Bar(ProgressLine):
@@ -369,7 +381,8 @@ def _cmd_synthesize(args) -> int:
     tile = check_tile(args.tile)
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
     alphas = [check_alpha(a) for a in args.alpha]
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    _check_two_planes(stack, "synthesize", args.stack)
     i, j = (check_plane_index(p, stack.n_planes) for p in args.planes)
     if i == j:
         raise InputError(f"--planes needs two different planes; got {i} twice")
@@ -390,7 +403,8 @@ def _cmd_deblur(args) -> int:
 
     params = [LatentParams(alpha=a, strength=args.strength, tile=args.tile) for a in args.alpha]
     out = check_output_path(args.output, args.overwrite, inputs=[args.stack])
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    _check_two_planes(stack, "deblur", args.stack)
     b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
     method = load_method("latent", args.model, args.device)
     results = [run(method.restore(stack, b, p, partner=c)) for p in params]
@@ -408,7 +422,7 @@ def _cmd_train(args) -> int:
     from .models import read_card
     from .training import TrainConfig, train
 
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     if args.preset in BLUR_CODE_PRESETS:
         reports = train_from_args(stacks, args)
     else:
@@ -451,29 +465,39 @@ class _ProgressBar(ProgressLine):
 def _cmd_adapt(args) -> int:
     from .adapt import adapt
     from .io import read_stack
+    from .models import model_argument, model_output
 
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
+    output = model_output(args.output)
     bar = _ProgressBar()
     last = None
-    for progress in adapt(stack, args.output, args.model, args.minutes, focus=args.focus, device=args.device,
+    for progress in adapt(stack, output, args.model, args.minutes, focus=args.focus, device=args.device,
                           overwrite=args.overwrite):
         bar.update(progress)
         last = progress
     bar.close()
-    print(f"saved {args.output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
-          f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {args.output}", file=sys.stderr)
+    print(f"saved {output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
+          f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {model_argument(output)}", file=sys.stderr)
     return 0
 
 
 def _cmd_evaluate(args) -> int:
     from .engine import LatentFocus
-    from .evaluate import check_focus, evaluate_methods, evaluate_stack, format_methods, format_table, summarize
+    from .evaluate import (
+        check_focus,
+        evaluate_methods,
+        evaluate_stack,
+        format_methods,
+        format_table,
+        summarize,
+        summarize_default_rule,
+    )
     from .io import read_stack
     from .methods import get_method
     from .models import find_model, model_family
 
     methods = [get_method(m).name for m in (args.method or [])]
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     psf_stack = read_stack(args.psf) if args.psf else None
     psfs = [_rl_psf(args, s, psf_stack) for s in stacks]
@@ -485,8 +509,9 @@ def _cmd_evaluate(args) -> int:
     summary = summarize(reports)
     rows = evaluate_methods(methods, stacks, focus, args.model, args.device, args.max_cases) if methods else []
     if args.json:
-        print(json.dumps({"model": engine.name, "device": engine.device_name,
-                          "stacks": [r.__dict__ for r in reports], "summary": summary, "methods": rows}, indent=1))
+        print(json.dumps({"model": engine.name, "device": engine.device_name, "stacks": [r.__dict__ for r in reports],
+                          "default_rule": summarize_default_rule(reports), "summary": summary, "methods": rows},
+                         indent=1))
     else:
         print(format_table(reports, summary, f"{engine.name} ({engine.model_path}) on {engine.device_name}"))
         if rows:
@@ -506,7 +531,7 @@ def _cmd_calibrate(args) -> int:
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; choose another output or pass --overwrite")
-    stacks = [read_stack(s, channel=args.channel, field=args.field) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
     focus = check_focus(args.focus, len(stacks))
     engine = LatentFocus(args.model, args.device)
     if out.resolve() == engine.model_path.resolve():
@@ -554,9 +579,11 @@ def _rl_psf(args, stack, psf):
 def _cmd_models(args) -> int:
     from .models import list_models, read_card, user_models_dir
 
-    for name, folder in list_models().items():
-        card = read_card(folder)
-        print(f"{name:<24}{card.preset:<14}strength {card.strength:<6.2f}{card.description}")
+    cards = {name: read_card(folder) for name, folder in list_models().items()}
+    name_width = max((len(name) for name in cards), default=0) + 2
+    preset_width = max((len(card.preset) for card in cards.values()), default=0) + 2
+    for name, card in cards.items():
+        print(f"{name:<{name_width}}{card.preset:<{preset_width}}strength {card.strength:<6.2f}{card.description}")
     print(f"(user models folder: {user_models_dir()})")
     return 0
 

@@ -1,14 +1,15 @@
 """Paper-style evaluation of a model on real z-stacks with a known in-focus plane.
 
-Deblurring: every pair (B, C) on one side of focus, ``B`` sharper, extrapolated to the focus plane
-with ``alpha = 1 - d_B/d_C`` (Eq. 2), and again with the model's calibrated strength when it has one
-(:func:`latent.damp_alpha`; :func:`fit_strength` fits it). Blur synthesis: every triplet (A, B, C)
-with ``B`` between, interpolated with the alpha given by the defocus distances. Each result sits
-beside two baselines on the same case: identity (the least blurry input plane) and the same
-arithmetic done on pixels; given a PSF (``defocus -> kernel``), deblurring also sits beside
-Richardson-Lucy deconvolution of the sharper plane with the PSF of its defocus. Metrics are computed
-on per-stack normalised intensities (robust percentiles -> [0, 1]). LDS and APD are scored on each
-side of focus; APD also with its reference paced by the planes' defocus (:func:`metrics.apd`).
+Deblurring: every pair (B, C) on one side of focus, ``B`` sharper, with ``alpha = 1 - d_B/d_C``: first as
+the ``latent`` method deblurs by default (the default rule, ``--strength auto``;
+:func:`summarize_default_rule`), then extrapolated to the focus plane (Eq. 2), and again with the model's
+calibrated strength when it has one (:func:`latent.damp_alpha`; :func:`fit_strength` fits it). Blur
+synthesis: every triplet (A, B, C) with ``B`` between, interpolated with the alpha given by the defocus
+distances. Each result sits beside two baselines on the same case: identity (the least blurry input
+plane) and the same arithmetic done on pixels; given a PSF (``defocus -> kernel``), deblurring also sits
+beside Richardson-Lucy deconvolution of the sharper plane with the PSF of its defocus. Metrics are
+computed on per-stack normalised intensities (robust percentiles -> [0, 1]). LDS and APD are scored on
+each side of focus; APD also with its reference paced by the planes' defocus (:func:`metrics.apd`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from .errors import InputError
 from .focus import deblur_pairs, triplets_for
 from .io import Normalizer, Stack, check_plane_index, plane_positions
 from .latent import alpha_from_defocus, check_strength, damp_alpha, extrapolate, interpolate
+from .methods.latent import LatentParams, StackJob
 from .methods.richardson_lucy.deconvolution import richardson_lucy
 from .metrics import linearity_by_side, psnr, ssim
+
+DEFAULT_RULE = "auto"  # the strength setting of the default rule, the latent method's default everywhere
 
 
 @dataclass
@@ -41,17 +45,25 @@ class StackReport:
 
 
 class StackPlanes:
-    """One stack ready for evaluation: normalised planes, defocus from focus, each latent encoded once."""
+    """One stack ready for evaluation: normalised planes, defocus from focus, each latent encoded once (shared
+    with the ``latent`` method's job, which decodes the default rule)."""
 
     def __init__(self, engine: LatentFocus, stack: Stack, focus: int):
         self.engine = engine
         self.focus = check_plane_index(focus, stack.n_planes)
         self.pos = plane_positions(stack.n_planes, stack.z_um)
         self.rel = self.pos - self.pos[self.focus]
-        self.norm = engine.normalizer(stack.data)
+        self.job = StackJob(engine, stack, LatentParams(strength=DEFAULT_RULE, tile=engine.tile), focus=self.focus)
+        self.norm = self.job.norm
         self.x = self.norm.normalize(stack.data)
-        self.z = cache(lambda i: engine.encode(stack.data[i], self.norm))
+        self.z = self.job.latent
         self.identity_psnr = cache(lambda i: psnr(self.x[self.focus], self.x[i]))
+
+    def default_rule(self, b: int, c: int, alpha: float):
+        """Plane ``b`` deblurred with ``c`` as the ``latent`` method does by default: normalised, and its rule."""
+        params = LatentParams(alpha=alpha, strength=DEFAULT_RULE, tile=self.job.tile)
+        result = self.job.with_params(params).restore(b, c)
+        return self.norm.normalize(result.image), result.info["rule"]
 
     def decode(self, latent) -> np.ndarray:
         """A latent decoded to normalised intensities, comparable with :attr:`x`."""
@@ -93,6 +105,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
     report = StackReport(stack.source, focus, strength=engine.strength)
     target = x[focus]
     for b, c, alpha in planes.deblur_cases()[:max_pairs]:
+        auto, rule = planes.default_rule(b, c, alpha)
         out = dec(extrapolate(z(b), z(c), alpha))
         calibrated = out
         if engine.strength != 1:
@@ -101,6 +114,7 @@ def evaluate_stack(engine: LatentFocus, stack: Stack, focus: int, max_pairs: int
         pixel = extrapolate(x[b], x[c], alpha)
         row = {
             "B": b, "C": c, "alpha": round(float(alpha), 4), "defocus_B": float(rel[b]),
+            "auto_psnr": psnr(target, auto), "auto_ssim": ssim(target, auto), "auto_rule": rule,
             "psnr": psnr(target, out), "ssim": ssim(target, out),
             "psnr_vs_reconstruction": psnr(recon(focus), out),
             "calibrated_psnr": psnr(target, calibrated),
@@ -164,58 +178,91 @@ def summarize(reports: list[StackReport]) -> dict:
     }
 
 
+def summarize_default_rule(reports: list[StackReport]) -> dict:
+    """The default rule over all deblurring cases: medians of PSNR and SSIM, median and worst gain over identity."""
+    rows = [r for rep in reports for r in rep.deblur]
+    gains = [r["auto_psnr"] - r["identity_psnr"] for r in rows]
+
+    def stat(fn, values):
+        return float(fn(values)) if values else float("nan")
+
+    return {"name": DEFAULT_RULE, "cases": len(rows), "psnr": stat(np.median, [r["auto_psnr"] for r in rows]),
+            "ssim": stat(np.median, [r["auto_ssim"] for r in rows]),
+            "gain_over_identity_db": stat(np.median, gains), "worst_gain_db": stat(np.min, gains)}
+
+
 def format_table(reports: list[StackReport], summary: dict, model_name: str) -> str:
-    """Plain-text table: one row per case, then the medians."""
-    lines = [f"model: {model_name}", ""]
+    """Plain-text table: one row per case, then the medians, the default rule first."""
     with_rl = np.isfinite(summary["rl_psnr"])
-    head = (f"{'task':<10}{'planes':<12}{'alpha':>7}{'PSNR':>8}{'PSNR_rec':>9}{'SSIM':>7}"
-            f"{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}")
-    head += f"{'RL PSNR':>9}{'RL SSIM':>8}" if with_rl else ""
+    lines = [f"model: {model_name}", f"deblurring: the default rule (--strength {DEFAULT_RULE}) first, then Eq. 2 "
+             "(--strength 1) and the model's calibrated strength", ""]
     for rep in reports:
-        lines += [f"{rep.source}  (focus plane {rep.focus})", head]
-        for r in rep.deblur:
-            planes = "B={} C={}".format(r["B"], r["C"])
-            lines.append(f"{'deblur':<10}{planes:<12}{r['alpha']:>7.3f}{r['psnr']:>8.2f}"
-                         f"{r['psnr_vs_reconstruction']:>9.2f}{r['ssim']:>7.3f}{r['identity_psnr']:>9.2f}"
-                         f"{r['identity_ssim']:>8.3f}{r['pixel_psnr']:>9.2f}{r['pixel_ssim']:>8.3f}"
-                         + (f"{r['rl_psnr']:>9.2f}{r['rl_ssim']:>8.3f}" if "rl_psnr" in r else ""))
-        for r in rep.synthesis:
-            planes = "{}>{}<{}".format(r["A"], r["B"], r["C"])
-            lines.append(f"{'synthesis':<10}{planes:<12}{r['alpha']:>7.3f}{r['psnr']:>8.2f}"
-                         f"{r['psnr_vs_reconstruction']:>9.2f}{r['ssim']:>7.3f}{r['identity_psnr']:>9.2f}"
-                         f"{'':>8}{r['pixel_psnr']:>9.2f}")
+        lines += [f"{rep.source}  (focus plane {rep.focus})", *_deblur_rows(rep, with_rl), *_synthesis_rows(rep)]
         for side in rep.lds:
             lines.append(f"latent geometry {side} focus: LDS {rep.lds[side]:.3f}  APD {rep.apd[side]:.4f}"
                          f"  (at the planes' spacing {rep.apd_spaced[side]:.4f})")
         lines.append("")
-    s = summary
-    lines += [
-        "medians over all cases                     model  identity  pixel-space"
-        + ("  Richardson-Lucy" if with_rl else ""),
-        f"deblurring PSNR (dB, vs real focus)   {s['deblur_psnr']:>10.2f}{s['identity_psnr']:>10.2f}"
-        f"{s['pixel_psnr']:>13.2f}" + (f"{s['rl_psnr']:>17.2f}" if with_rl else ""),
-        f"deblurring SSIM                       {s['deblur_ssim']:>10.3f}{s['identity_ssim']:>10.3f}"
-        f"{s['pixel_ssim']:>13.3f}" + (f"{s['rl_ssim']:>17.3f}" if with_rl else ""),
-        f"deblurring PSNR vs reconstruction     {s['deblur_psnr_vs_reconstruction']:>10.2f}",
-        f"deblurring PSNR, residual decoding    {s['residual_psnr']:>10.2f}   (x_B + D(z') - D(z_B))",
-        f"blur synthesis PSNR (vs real plane)   {s['synthesis_psnr']:>10.2f}{s['synthesis_identity_psnr']:>10.2f}"
-        f"{s['synthesis_pixel_psnr']:>13.2f}",
-        f"blur synthesis PSNR vs reconstruction {s['synthesis_psnr_vs_reconstruction']:>10.2f}",
-        f"LDS (higher is better, 1 = linear)    {s['lds']:>10.3f}",
-        f"APD (lower is better)                 {s['apd']:>10.4f}",
-        f"APD at the planes' defocus spacing    {s['apd_spaced']:>10.4f}   (= APD when equally spaced)",
-        f"deblurring gain over identity (dB)    {s['deblur_gain_over_identity_db']:>10.2f}   "
-        f"(worst case {s['deblur_worst_gain_db']:.2f})",
-    ]
+    return "\n".join(lines + _deblur_medians(reports, summary, with_rl) + [""] + _synthesis_medians(summary))
+
+
+def _deblur_rows(rep: StackReport, with_rl: bool) -> list[str]:
+    head = (f"{'task':<10}{'planes':<12}{'alpha':>7}{'rule PSNR':>10}{'rule SSIM':>10}{'Eq2 PSNR':>9}{'Eq2 SSIM':>9}"
+            f"{'PSNR_rec':>9}{'id PSNR':>9}{'id SSIM':>8}{'px PSNR':>9}{'px SSIM':>8}")
+    lines = [head + (f"{'RL PSNR':>9}{'RL SSIM':>8}" if with_rl else "")] if rep.deblur else []
+    for r in rep.deblur:
+        planes = "B={} C={}".format(r["B"], r["C"])
+        lines.append(f"{'deblur':<10}{planes:<12}{r['alpha']:>7.3f}{r['auto_psnr']:>10.2f}{r['auto_ssim']:>10.3f}"
+                     f"{r['psnr']:>9.2f}{r['ssim']:>9.3f}{r['psnr_vs_reconstruction']:>9.2f}"
+                     f"{r['identity_psnr']:>9.2f}{r['identity_ssim']:>8.3f}{r['pixel_psnr']:>9.2f}{r['pixel_ssim']:>8.3f}"
+                     + (f"{r['rl_psnr']:>9.2f}{r['rl_ssim']:>8.3f}" if "rl_psnr" in r else ""))
+    return lines
+
+
+def _synthesis_rows(rep: StackReport) -> list[str]:
+    head = f"{'task':<10}{'planes':<12}{'alpha':>7}{'PSNR':>8}{'PSNR_rec':>9}{'SSIM':>7}{'id PSNR':>9}{'px PSNR':>9}"
+    lines = [head] if rep.synthesis else []
+    for r in rep.synthesis:
+        planes = "{}>{}<{}".format(r["A"], r["B"], r["C"])
+        lines.append(f"{'synthesis':<10}{planes:<12}{r['alpha']:>7.3f}{r['psnr']:>8.2f}"
+                     f"{r['psnr_vs_reconstruction']:>9.2f}{r['ssim']:>7.3f}{r['identity_psnr']:>9.2f}"
+                     f"{r['pixel_psnr']:>9.2f}")
+    return lines
+
+
+def _deblur_medians(reports: list[StackReport], s: dict, with_rl: bool) -> list[str]:
+    """Deblurring medians, one line per way of deblurring: PSNR and SSIM against the real focus, gain over B."""
+    rule = summarize_default_rule(reports)
+
+    def line(label, psnr_, ssim_, gain=None, worst=None):
+        text = f"{label:<48}{psnr_:>8.2f}{ssim_:>8.3f}"
+        return text + (f"{gain:>+9.2f}{worst:>+9.2f}" if gain is not None else "")
+
+    lines = [f"{'deblurring, medians over all cases':<48}{'PSNR':>8}{'SSIM':>8}{'gain dB':>9}{'worst':>9}",
+             line(f"default rule (--strength {DEFAULT_RULE})", rule["psnr"], rule["ssim"],
+                  rule["gain_over_identity_db"], rule["worst_gain_db"]),
+             line("Eq. 2 (--strength 1)", s["deblur_psnr"], s["deblur_ssim"], s["deblur_gain_over_identity_db"],
+                  s["deblur_worst_gain_db"])]
     if s["strength"] != 1:
-        lines += [
-            f"calibrated deblurring, strength {s['strength']:.2f}:",
-            f"  PSNR (dB, vs real focus)            {s['calibrated_psnr']:>10.2f}",
-            f"  SSIM                                {s['calibrated_ssim']:>10.3f}",
-            f"  gain over identity (dB)             {s['calibrated_gain_over_identity_db']:>10.2f}   "
-            f"(worst case {s['calibrated_worst_gain_db']:.2f})",
-        ]
-    return "\n".join(lines)
+        lines.append(line(f"calibrated strength {s['strength']:.2f} (--strength model)", s["calibrated_psnr"],
+                          s["calibrated_ssim"], s["calibrated_gain_over_identity_db"], s["calibrated_worst_gain_db"]))
+    lines += [line("identity (plane B as it is)", s["identity_psnr"], s["identity_ssim"]),
+              line("pixel-space Eq. 2", s["pixel_psnr"], s["pixel_ssim"])]
+    if with_rl:
+        lines.append(line("Richardson-Lucy", s["rl_psnr"], s["rl_ssim"]))
+    return lines + [line("Eq. 2, residual decoding (x_B + D(z') - D(z_B))", s["residual_psnr"], s["residual_ssim"]),
+                    f"{'Eq. 2, PSNR vs the reconstructed focus plane':<48}{s['deblur_psnr_vs_reconstruction']:>8.2f}"]
+
+
+def _synthesis_medians(s: dict) -> list[str]:
+    return [
+        "blur synthesis (Eq. 1), medians                   model  identity  pixel-space",
+        f"PSNR (vs real plane)                         {s['synthesis_psnr']:>10.2f}"
+        f"{s['synthesis_identity_psnr']:>10.2f}{s['synthesis_pixel_psnr']:>13.2f}",
+        f"PSNR vs reconstruction                       {s['synthesis_psnr_vs_reconstruction']:>10.2f}",
+        f"LDS (higher is better, 1 = linear)           {s['lds']:>10.3f}",
+        f"APD (lower is better)                        {s['apd']:>10.4f}",
+        f"APD at the planes' defocus spacing           {s['apd_spaced']:>10.4f}   (= APD when equally spaced)",
+    ]
 
 
 def strength_gains(engine: LatentFocus, stack: Stack, focus: int, strengths) -> np.ndarray:

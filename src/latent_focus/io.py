@@ -6,7 +6,9 @@ intensity units. :class:`Normalizer` maps those units to the model's range and b
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -95,7 +97,8 @@ def check_planes(data: np.ndarray, what: str = "stack") -> np.ndarray:
     return data
 
 
-def read_stack(path: str | os.PathLike, channel: int | None = None, field: str | None = None) -> Stack:
+def read_stack(path: str | os.PathLike, channel: int | None = None, field: str | None = None,
+               axes: str | None = None) -> Stack:
     """Read a z-stack from a TIFF/OME-TIFF file or a folder of per-plane TIFF files.
 
     Parameters
@@ -105,31 +108,59 @@ def read_stack(path: str | os.PathLike, channel: int | None = None, field: str |
         layout: sub-folders ``z0/ z1/ ...`` (or ``..._z_00``) each holding one file per field, or files
         named ``<field>_z00<rest>.tif`` side by side.
     channel : int, optional
-        Channel to take from a (z, c, y, x) file. Required when the file has several channels.
+        Channel to take from a (z, c, y, x) file. Required when the file has several channels; a file
+        without a channel axis takes none (or 0, its one channel).
     field : str, optional
         File name (folder layout) or name prefix identifying one field when a folder holds several.
+    axes : str, optional
+        The file's axes in order, one letter per dimension of its pixel array from z, c, y and x (``"zyx"``,
+        ``"zcyx"``, ...), where the file's own are missing or wrong: a stack of 3 or 4 planes written by plain
+        ``tifffile.imwrite`` is stored as colour samples. In a folder, the axes of each file.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} does not exist; pass a TIFF z-stack or a folder of per-plane TIFF files")
     if path.is_dir():
-        return _read_folder(path, field)
+        return _read_folder(path, field, channel, axes)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"{path.name} is not a TIFF file; pass a .tif/.tiff z-stack or a folder of TIFF planes")
-    return _read_tiff(path, channel)
+    return _read_tiff(path, channel, axes)
 
 
-def read_channels(path: str | os.PathLike, field: str | None = None) -> list[Stack]:
-    """Every channel of a z-stack as its own :class:`Stack` (one for a single-channel file or a folder)."""
+def read_channels(path: str | os.PathLike, field: str | None = None, axes: str | None = None) -> list[Stack]:
+    """Every channel of a z-stack as its own :class:`Stack` (one for a single-channel file or a folder).
+
+    ``axes`` as in :func:`read_stack`.
+    """
     path = Path(path)
     if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
         with _open_tiff(path) as tif:
             series = tif.series[0]
-            axes, shape = series.axes.upper(), series.shape
-        n_c = shape[axes.index("C")] if "C" in axes else (shape[axes.index("S")] if "S" in axes else 1)
+            found, shape = file_axes(series.axes, series.shape, axes, path.name), series.shape
+        n_c = shape[found.index("C")] if "C" in found else (shape[found.index("S")] if "S" in found else 1)
         if n_c > 1:
-            return [_read_tiff(path, c) for c in range(n_c)]
-    return [read_stack(path, field=field)]
+            return [_read_tiff(path, c, axes) for c in range(n_c)]
+    return [read_stack(path, field=field, axes=axes)]
+
+
+def check_axes(text: str) -> str:
+    """``--axes`` as typed (``zyx``, ``zcyx``, ...) as upper-case axes; :class:`InputError` for anything else."""
+    axes = str(text).strip().upper()
+    if not axes or set(axes) - set("ZCYX") or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+        raise InputError(f"--axes takes one letter per dimension of the file, in order, each once, from z, c, y "
+                         f"and x, with y and x (e.g. zyx or zcyx); got {text!r}")
+    return axes
+
+
+def file_axes(found: str, shape: tuple, axes: str | None, name: str) -> str:
+    """The axes of a file's pixel array of ``shape``: ``axes`` when given (checked against it), else ``found``."""
+    if axes is None:
+        return found.upper()
+    given = check_axes(axes)
+    if len(given) != len(shape):
+        raise InputError(f"{name} has {len(shape)} dimensions (shape {tuple(shape)}); --axes {axes.lower()} names "
+                         f"{len(given)}: pass one letter per dimension")
+    return given
 
 
 def z_positions_of(path: str | os.PathLike, n_planes: int) -> np.ndarray | None:
@@ -138,34 +169,75 @@ def z_positions_of(path: str | os.PathLike, n_planes: int) -> np.ndarray | None:
     if not (path.is_file() and path.suffix.lower() in TIFF_SUFFIXES):
         return None
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             _, z_um = _tiff_metadata(tif, path)
     except Exception:  # unreadable metadata: positions unknown
         return None
     return z_um if z_um is not None and len(z_um) == n_planes else None
 
 
-def _open_tiff(path: Path):
+@contextlib.contextmanager
+def quiet_tifffile():
+    """Keep tifffile's log off the console; yields the errors it logs meanwhile (the damage it finds in a file)."""
+    logger = logging.getLogger("tifffile")
+    handler, propagate = _Errors(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        return tifffile.TiffFile(path)
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise InputError(f"cannot read {path.name} as TIFF ({exc}); pass an intact TIFF file") from None
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
-def _read_tiff(path: Path, channel: int | None) -> Stack:
+class _Errors(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(re.sub(r"<[^>]*>\s*", "", record.getMessage()))
+
+
+@contextlib.contextmanager
+def _open_tiff(path: Path):
+    """The open TIFF file; one :class:`InputError` line when it cannot be opened or tifffile finds it damaged."""
+    with quiet_tifffile() as damage:
+        try:
+            tif = tifffile.TiffFile(path)
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise InputError(f"cannot read {path.name} as TIFF ({exc}); pass an intact TIFF file") from None
+        with tif:
+            yield tif
+        if damage:
+            raise InputError(f"{path.name} is damaged or truncated ({damage[0]}); pass an intact TIFF file")
+
+
+def _read_tiff(path: Path, channel: int | None, axes: str | None = None) -> Stack:
     with _open_tiff(path) as tif:
         try:
             series = tif.series[0]
             data = series.asarray()
-            axes = series.axes.upper()
+        except MemoryError:
+            raise _too_large(path.name, tif.series[0].shape) from None
         except Exception as exc:
             raise InputError(f"cannot read the pixels of {path.name} ({exc}); pass an intact TIFF file") from None
+        axes = file_axes(series.axes, data.shape, axes, path.name)
         pixel_size, z_um = _tiff_metadata(tif, path)
     dtype = data.dtype
     data = _to_zyx(data, axes, channel, path.name)
     if z_um is not None and len(z_um) != data.shape[0]:
         z_um = None
-    return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path), channel)
+    try:
+        return Stack(_as_float(data, path.name), z_um, pixel_size, dtype, str(path), channel)
+    except MemoryError:
+        raise _too_large(path.name, data.shape) from None
+
+
+def _too_large(name: str, shape: tuple) -> InputError:
+    gib = 4 * float(np.prod(shape, dtype=np.float64)) / 2 ** 30
+    return InputError(f"{name} claims {' x '.join(map(str, shape))} pixels ({gib:.3g} GiB as float32), more than "
+                      "this machine's memory holds; pass an intact TIFF file, or a crop of a large one")
 
 
 def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.ndarray:
@@ -179,7 +251,8 @@ def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.n
     squeeze = tuple(i for i in range(data.ndim) if i not in keep)
     data = data.squeeze(axis=squeeze) if squeeze else data
     axes = "".join(axes[i] for i in keep)
-    if "S" in axes and "C" not in axes:  # RGB samples act as channels
+    samples = "S" in axes and "C" not in axes
+    if samples:  # RGB samples act as channels
         axes = axes.replace("S", "C")
     if "I" in axes and "Z" not in axes:  # plain multi-page TIFF: pages are planes
         axes = axes.replace("I", "Z")
@@ -187,15 +260,17 @@ def _to_zyx(data: np.ndarray, axes: str, channel: int | None, name: str) -> np.n
         axes = axes.replace("Q", "Z", 1)
     unknown = set(axes) - set("ZCYX")
     if unknown:
-        raise InputError(
-            f"{name} has axes {axes} with shape {data.shape}; pass a stack with axes (z, y, x) or (z, c, y, x)"
-        )
+        raise InputError(f"{name} has axes {axes} with shape {data.shape}; name them with --axes, one letter per "
+                         "dimension from z, c, y and x (e.g. --axes zcyx)")
+    if "C" not in axes and channel not in (None, 0):
+        raise InputError(f"{name} has no channel axis; leave --channel out")
     if "C" in axes:
         n_c = data.shape[axes.index("C")]
-        if n_c == 1:
+        if n_c == 1 and channel is None:
             channel = 0
         if channel is None:
-            raise InputError(f"{name} has {n_c} channels; choose one with --channel 0..{n_c - 1}")
+            planes = ", or, if they are z planes, pass --axes zyx" if samples and axes == "CYX" else ""
+            raise InputError(f"{name} has {n_c} channels; choose one with --channel 0..{n_c - 1}{planes}")
         if not 0 <= channel < n_c:
             raise InputError(f"channel {channel} does not exist in {name}; pass --channel 0..{n_c - 1}")
         data = np.take(data, channel, axis=axes.index("C"))
@@ -248,7 +323,7 @@ def _as_float(data: np.ndarray, name: str) -> np.ndarray:
     return check_planes(np.ascontiguousarray(data, dtype=np.float32), name)
 
 
-def _read_folder(path: Path, field: str | None) -> Stack:
+def _read_folder(path: Path, field: str | None, channel: int | None, axes: str | None) -> Stack:
     subdirs = sorted((d for d in path.iterdir() if d.is_dir() and _Z_DIR.search(d.name)),
                      key=lambda d: int(_Z_DIR.search(d.name).group(1)))
     if subdirs:
@@ -275,7 +350,7 @@ def _read_folder(path: Path, field: str | None) -> Stack:
     planes = []
     dtype = None
     for f in files:
-        stack = _read_tiff(f, channel=None)
+        stack = _read_tiff(f, channel, axes)
         if stack.n_planes != 1:
             raise InputError(f"{f} holds {stack.n_planes} planes; a folder layout needs one plane per file")
         planes.append(stack.data[0])
@@ -283,7 +358,7 @@ def _read_folder(path: Path, field: str | None) -> Stack:
     shapes = {p.shape for p in planes}
     if len(shapes) != 1:
         raise InputError(f"the planes in {path} differ in size ({sorted(shapes)}); pass planes of one size")
-    return Stack(np.stack(planes), None, None, np.dtype(dtype), str(path))
+    return Stack(np.stack(planes), None, None, np.dtype(dtype), str(path), channel)
 
 
 def _pick_field(names: list[str], field: str | None, path: Path) -> str:

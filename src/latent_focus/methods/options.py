@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..io import check_axes
 from .base import Params, check_value
 
 
@@ -27,6 +28,14 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+
+
+def add_axes(parser: argparse.ArgumentParser) -> None:
+    """``--axes``: the input files' axes where their own are missing or wrong (:func:`latent_focus.io.read_stack`)."""
+    parser.add_argument("--axes", type=argument_type(check_axes), default=None, metavar="AXES",
+                        help="the input file's axes in order, one letter per dimension from z, c, y, x (e.g. zyx, "
+                             "zcyx) where the file's own are missing or wrong: a stack of 3 or 4 planes saved by "
+                             "plain tifffile.imwrite reads as colour channels without --axes zyx")
 
 
 def flag(f: dataclasses.Field) -> str:
@@ -79,7 +88,8 @@ def describe(f: dataclasses.Field) -> str:
         bits.append(f"from {lo} to {hi}" if lo is not None and hi is not None else
                     (f"at least {lo}" if lo is not None else f"at most {hi}"))
     default = f.default
-    bits.append(f"default: {'on' if default is True else 'off' if default is False else default}")
+    if default not in (None, "", ()):  # an empty default is described by the help itself
+        bits.append(f"default: {'on' if default is True else 'off' if default is False else default}")
     return "; ".join(b for b in bits if b)
 
 

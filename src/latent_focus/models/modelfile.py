@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -61,11 +62,10 @@ def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") ->
     if card.weights_sha256 and sha256_file(weights) != card.weights_sha256:
         raise InputError(f"{weights} does not match its card (checksum differs); the model file is corrupt")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = _load_tensors(weights)
     except Exception as exc:  # a pickle with code in it, or a damaged file: never executed, one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{weights} is not a plain weights file ({first[:120]}); "
-                         "pass a model folder written by latent-focus train") from None
+        raise InputError(f"{weights} is not a plain weights file ({type(exc).__name__}: it holds objects other "
+                         "than tensors, or is damaged); pass a model folder written by latent-focus train") from None
     try:
         model = build_model(card.preset)
         model.load_state_dict(state)
@@ -108,6 +108,14 @@ def load_checkpoint(folder: str | os.PathLike) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _load_tensors(path)
     except Exception as exc:
-        raise InputError(f"the checkpoint {path} is corrupt ({exc}); delete it to start afresh") from None
+        raise InputError(f"the checkpoint {path} is corrupt or holds objects other than tensors "
+                         f"({type(exc).__name__}); delete it to start afresh") from None
+
+
+def _load_tensors(path: Path):
+    """``torch.load`` of tensors only (never code), without torch's warnings about the file on the console."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)

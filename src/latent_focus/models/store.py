@@ -29,6 +29,23 @@ def user_models_dir() -> Path:
     return base / "latent-focus" / "models"
 
 
+def model_output(output: str | os.PathLike) -> Path:
+    """Where a model named on the command line is written: a bare name goes to :func:`user_models_dir`; a
+    path (with a slash, or starting with ``.`` or ``~``) is taken as it is."""
+    text = str(output)
+    if "/" in text or os.sep in text or text.startswith((".", "~")):
+        return Path(text).expanduser()
+    return user_models_dir() / text
+
+
+def model_argument(folder: str | os.PathLike) -> str:
+    """The ``--model`` value that finds the model in ``folder`` from any directory."""
+    folder = Path(folder).expanduser().resolve()
+    if folder.parent == user_models_dir().resolve():
+        return f"user:{folder.name}"
+    return str(folder)
+
+
 def list_models() -> dict[str, Path]:
     """Names of shipped and user models mapped to their folders (user models named ``user:NAME``)."""
     found: dict[str, Path] = {}

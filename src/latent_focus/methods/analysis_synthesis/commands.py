@@ -7,7 +7,7 @@ import sys
 
 from ...device import DEVICE_CHOICES
 from ...terminal import ProgressLine, duration
-from ..options import Command
+from ..options import Command, add_axes
 from .training import Recipe, train
 
 
@@ -17,6 +17,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content", nargs="+", required=True, metavar="FILE",
                    help="in-focus content: TIFF stacks or planes whose every plane is sharp (e.g. confocal sections)")
     p.add_argument("--bead", default=None, help="measured widefield bead z-stack (with z positions) for more kernels")
+    add_axes(p)
     p.add_argument("--preset", default=d.preset, help="architecture (analysis-synthesis or analysis-synthesis-tiny)")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimisation steps (default {d.steps})")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -42,7 +43,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ...io import read_stack
 
-    content = [read_stack(f) for f in args.content]
+    content = [read_stack(f, axes=args.axes) for f in args.content]
     bead = read_stack(args.bead) if args.bead else None
     recipe = Recipe(preset=args.preset, steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                     seed=args.seed, widefield_fraction=args.widefield_fraction, procedural=args.procedural,

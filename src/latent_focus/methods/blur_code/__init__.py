@@ -77,8 +77,8 @@ class BlurCodeMethod(Method):
 
     @classmethod
     def weights_source(cls) -> str:
-        return (f"a disentangled or ml-vae model: the shipped {DEFAULT_MODEL!r} when installed, or --model "
-                "NAME|FOLDER (latent-focus train --preset disentangled)")
+        return (f"a disentangled or ml-vae model you train (none ships): latent-focus train STACKS -o MODEL --preset "
+                f"disentangled, then --model MODEL (a model named {DEFAULT_MODEL!r} is used without --model)")
 
     @classmethod
     def commands(cls) -> list:

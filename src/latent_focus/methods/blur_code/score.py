@@ -15,7 +15,7 @@ import sys
 from ...device import DEVICE_CHOICES
 from ...errors import InputError
 from ...io import read_stack
-from ..options import Command
+from ..options import Command, add_axes
 
 
 def _plane(text: str) -> int:
@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None, help="blur-code model folder or name (default: the shipped one)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--channel", type=int, default=None, help="channel of (z, c, y, x) stacks")
+    add_axes(p)
     p.add_argument("--epochs", type=int, default=300, help="full-batch epochs of the ML-VAE score's classifiers")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from .codes import BlurAxis
     from .evaluation import model_mlvae_score, score_stack
 
-    stacks = [read_stack(s, channel=args.channel) for s in args.stacks]
+    stacks = [read_stack(s, channel=args.channel, axes=args.axes) for s in args.stacks]
     focus = _focus(args.focus, len(stacks))
     engine = BlurCodeMethod.load(args.model, args.device).engine
     reports = [score_stack(engine, s, f) for s, f in zip(stacks, focus)]

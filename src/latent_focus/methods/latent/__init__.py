@@ -33,8 +33,9 @@ def parse_alpha(text) -> float | None:
 
 @dataclass(frozen=True)
 class LatentParams(Params):
-    alpha: float | None = param(None, "alpha of Eq. 2 in (0, 1]; auto: 1 - d_B/d_C from the planes' z positions "
-                                "(plane indices when the stack records none)", parse=parse_alpha, label="α")
+    alpha: float | None = param(None, "alpha of Eq. 2 in (0, 1], or auto (the default): 1 - d_B/d_C from the "
+                                "planes' z positions (plane indices when the stack records none)", parse=parse_alpha,
+                                label="α")
     strength: str = param("auto", "the step towards focus: auto (the default rule, by the planes' distance to "
                           "focus), model (the model's calibrated fraction), or a fraction in (0, 1] of Eq. 2's "
                           "step; 1 is Eq. 2 exactly", parse=parse_strength)

@@ -56,24 +56,26 @@ def _auto_int(text) -> int | None:
 class PsfRLParams(Params):
     target: str = param("focus", "focus: what the in-focus plane would show (defocused PSF -> in-focus PSF); "
                         "object: the object itself (full deconvolution)", choices=("focus", "object"))
-    modality: str = param("widefield", "widefield fluorescence; brightfield planes get blur maps (blur-map) but "
-                          "cannot be deconvolved", choices=("widefield", "brightfield"))
+    modality: str = param("widefield", "widefield fluorescence; brightfield planes cannot be deconvolved (deblur them "
+                          "with analysis-synthesis or latent), only mapped by blur-map with an estimator trained by "
+                          "train-psf --modality brightfield", choices=("widefield", "brightfield"))
     optics: tuple = param((), "NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective; default 0.75 0.52 1.0 "
                           "(40x/0.75 air, 520 nm)", parse=parse_optics)
     pixel_size: float | None = param(None, "pixel size in um; default: from the file's metadata, else 0.1",
                                      parse=parse_auto_number)
-    defocus: float | None = param(None, "defocus of the whole plane in um, or estimate (per tile, by the CNN)",
-                                  parse=parse_defocus)
-    iterations: int | None = param(None, "Richardson-Lucy iterations, or auto (from the estimated blur and noise)",
-                                   parse=_auto_int)
-    tv: float | None = param(None, "total-variation weight (0 to 0.1), or auto (from the estimated noise)",
-                             parse=parse_auto_number, label="TV weight")
+    defocus: float | None = param(None, "defocus of the whole plane in um, or estimate (the default: per tile, by "
+                                  "the CNN)", parse=parse_defocus)
+    iterations: int | None = param(None, "Richardson-Lucy iterations, or auto (the default: from the estimated blur "
+                                   "and noise)", parse=_auto_int)
+    tv: float | None = param(None, "total-variation weight (0 to 0.1), or auto (the default: from the estimated "
+                             "noise)", parse=parse_auto_number, label="TV weight")
     tile: int = param(128, "tile side in pixels; each tile gets its own PSF", min=32, max=4096)
     psf: str = param("", "measured PSF instead of the model: a 2-D kernel sampled like the image, or a bead "
                      "z-stack with z positions and pixel size (its plane at each tile's estimated defocus)",
                      label="PSF file")
     min_defocus: float | None = param(None, "target focus: tiles whose estimated |defocus| (um) is below this are "
-                                      "left unchanged; auto: half a wave of defocus, about the depth of field",
+                                      "left unchanged; auto (the default): half a wave of defocus, about the "
+                                      "depth of field",
                                       parse=parse_auto_number)
 
     def __post_init__(self):
@@ -148,10 +150,10 @@ class PsfRL(Method):
 
     def restore(self, stack: Stack, plane: int, params: PsfRLParams, partner: int | None = None):
         if params.modality == "brightfield":
-            raise InputError("psf-rl deconvolves widefield fluorescence: a brightfield image is not a non-negative "
-                             "object blurred by a PSF (a phase object's contrast inverts through focus), so "
-                             "Richardson-Lucy does not apply. Map its defocus with latent-focus blur-map "
-                             "--modality brightfield, or deblur it with --method latent")
+            raise InputError("psf-rl deconvolves widefield fluorescence only: a brightfield image is not a "
+                             "non-negative object blurred by a PSF (a phase object's contrast inverts through focus). "
+                             "Deblur a brightfield plane with --method analysis-synthesis, or a plane of a z-stack "
+                             "with its blurrier neighbour with --method latent")
         plane = check_plane_index(plane, stack.n_planes)
         image = np.asarray(stack.data[plane], dtype=np.float32)
         optics = optics_for(params, stack)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
-from ..options import Command
+from ..options import Command, add_axes
 from .progress import ProgressBar
 
 BRIGHTFIELD_PHOTONS = (500.0, 30000.0)  # photons per pixel of clear background in brightfield training
@@ -32,6 +32,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--channel", type=int, default=None, help="channel of (z, c, y, x) content stacks")
+    add_axes(p)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def _train(args: argparse.Namespace) -> int:
                                                            photons=BRIGHTFIELD_PHOTONS if args.modality ==
                                                            "brightfield" else Recipe.photons))
     config.check()
-    content = [read_stack(path, channel=args.channel) for path in args.content]
+    content = [read_stack(path, channel=args.channel, axes=args.axes) for path in args.content]
     bar = ProgressBar("train-psf")
     last = None
     for p in train_estimator(content, args.output, config, overwrite=args.overwrite, keep_data=args.keep_data):
@@ -77,6 +78,7 @@ def _optics_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--channel", type=int, default=None, help="channel of a (z, c, y, x) stack")
     p.add_argument("--field", default=None, help="field name when a folder holds several")
+    add_axes(p)
 
 
 def _optics(args, stack, fallback: dict | None = None):
@@ -118,7 +120,7 @@ def _blur_map(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.output, args.overwrite, inputs=[args.input] + ([args.depth] if args.depth else []))
     calibration = DepthCalibration.read(args.depth) if args.depth else None
-    stack = read_stack(args.input, channel=args.channel, field=args.field)
+    stack = read_stack(args.input, channel=args.channel, field=args.field, axes=args.axes)
     if stack.n_planes > 1 and args.plane is None:
         raise InputError(f"{args.input} holds {stack.n_planes} planes; pass --plane N to map one of them")
     plane = check_plane_index(args.plane if args.plane is not None else 0, stack.n_planes)
@@ -167,7 +169,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise InputError(f"{out} already exists; choose another output or pass --overwrite")
     if not out.parent.exists():
         raise InputError(f"the folder {out.parent} does not exist; create it or choose another output")
-    stack = read_stack(args.stack, channel=args.channel, field=args.field)
+    stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
     if stack.z_um is None or not np.isfinite(stack.z_um).all():
         raise InputError(f"{args.stack} records no z positions; put a z.txt (plane index and z in um) beside it")
     if stack.n_planes < 5:

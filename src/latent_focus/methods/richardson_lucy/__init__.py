@@ -104,7 +104,7 @@ class RichardsonLucy(Method):
             _, k = estimate_defocus_psf(patch, candidates, na=na, wavelength_um=wl, n_immersion=n,
                                         pixel_size_um=pixel, psf_fn=psf_at)
             return k
-        return per_tile, f"Born & Wolf PSF per tile, defocus estimated (NA {na}, {wl} um, {pixel} um pixels)"
+        return per_tile, f"Born & Wolf PSF per tile, defocus estimated (NA {na}, {wl} um, {pixel:.4g} um pixels)"
 
 
 def _psf_file(path: str, defocus: float | None) -> np.ndarray:
