@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...adapt import DEFAULT_MINUTES as ADAPT_MINUTES
+from ...adapt import adapt
 from ...engine import DEFAULT_TILE, LatentFocus
 from ...io import Stack, check_plane_index
 from ...latent import check_alpha, parse_strength
 from ..base import PAIR, Method, Params, Progress, param
+from .jobs import LatentView, latent_view, synthesize_levels
+from .live import PREVIEW_SIDE, T_MAX, LiveFrame, LiveRequest, LiveSession, preview_size
 from .stack_job import StackJob
 
-__all__ = ["CPU_TILE", "LatentMethod", "LatentParams", "StackJob"]
+__all__ = ["ADAPT_MINUTES", "CPU_TILE", "PREVIEW_SIDE", "T_MAX", "LatentMethod", "LatentParams", "LatentView",
+           "LiveFrame", "LiveRequest", "LiveSession", "StackJob", "adapt", "latent_view", "preview_size",
+           "synthesize_levels"]
 
 CPU_TILE = 2048  # on the CPU planes up to this size run as one tile: tiles bound GPU memory, overlaps cost time
 
