@@ -72,9 +72,12 @@ class _Run:
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, reports, output: Path):
+    def start(self, reports, output: Path, on_finished):
+        """A worker relaying ``reports``; ``on_finished`` runs when it ends, before the run stops counting as
+        running (so that whoever waits for the run finds the widget done with it)."""
         self.reports, self.output, self.stop_flag = reports, output, threading.Event()
         self.worker = thread_worker(_relay, start_thread=False, ignore_errors=True)(reports, self.stop_flag)
+        self.worker.finished.connect(on_finished)
         self.worker.finished.connect(self._finished)
         return self.worker
 
@@ -182,10 +185,9 @@ class TrainingDock(PluginDock):
             return
         run = train_from_config if config.preset in BLUR_CODE_PRESETS else train
         reports = run(stacks, output, config, init=self.form.source.currentData(), resume=False, overwrite=replace)
-        worker = self.run.start(reports, output)
+        worker = self.run.start(reports, output, self._on_finished)
         worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
         self._error, self._last = None, None
         self.loss_plot.clear()
         self.progress_bar.setRange(0, 0)  # busy until the first step reports
