@@ -1,6 +1,6 @@
 """Screenshots for the documentation, taken in a 1366 x 768 napari window (a laptop screen): the sample stack
-deblurred by the Latent focus panel next to the plane it came from, the panel's tabs, the Training dock, and
-psf-rl's blur map of a single plane.
+deblurred by the Latent focus panel next to the plane it came from, the panel's tabs, the Training dock, both
+docks in napari's default 1089 x 630 window on that screen, and psf-rl's blur map of a single plane.
 Writes PNGs into ``docs/images/``.
 
     xvfb-run -a -s "-screen 0 1366x768x24" python docs/screenshots.py [--model NAME_OR_FOLDER]
@@ -9,13 +9,13 @@ Writes PNGs into ``docs/images/``.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parent / "images"
 PLUGIN = "napari-latent-focus"
 SCREEN = (1366, 768)
+DEFAULT_WINDOW = (1089, 630)  # the window napari opens on a 1366 x 768 screen
 
 
 def save(image, name: str) -> None:
@@ -48,6 +48,8 @@ def main(argv=None) -> None:
     from qtpy.QtGui import QImage
     from qtpy.QtWidgets import QApplication
 
+    from latent_focus.napari.dock import dock_widget_of
+
     IMAGES.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(title="Latent Focus", show=True)
     window = viewer.window._qt_window
@@ -57,15 +59,12 @@ def main(argv=None) -> None:
     viewer.dims.set_current_step(0, 2)  # 2 um below focus; plane 1 is its blurrier neighbour
 
     _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Latent focus")
-    _, training = viewer.window.add_plugin_dock_widget(PLUGIN, "Training", tabify=True)
-    if args.model and os.path.isdir(args.model):
-        panel.model_combo.add_folder(args.model)
-    elif args.model:
-        panel.model_combo.setCurrentIndex(panel.model_combo.findData(args.model))
-    panel._load_method()
+    _, training = viewer.window.add_plugin_dock_widget(PLUGIN, "Training")  # the two docks join as tabs
+    if args.model:
+        panel.choose_model(args.model)
     wait_for(lambda: not panel.busy, app)
 
-    panel.restore_one()  # plane B with C, by the default rule
+    panel.restore.restore_one()  # plane B with C, by the default rule
     wait_for(lambda: not panel.busy, app)
     result = viewer.layers[-1]
     viewer.canvas.grid.enabled = True
@@ -75,7 +74,7 @@ def main(argv=None) -> None:
     text.position = "top_center"
     text.visible = True
     viewer.layers.selection.active = result
-    panel.parentWidget().raise_()
+    dock_widget_of(panel).raise_()
     viewer.reset_view()
     settle(app)
     shot = viewer.screenshot(canvas_only=False, flash=False)
@@ -86,28 +85,37 @@ def main(argv=None) -> None:
     viewer.canvas.grid.enabled = False
     text.visible = False
     panel.tabs.setCurrentIndex(1)
-    panel.slider.setValue(170)
+    panel.section.live.slider.setValue(170)
     wait_for(lambda: not panel.busy, app)
+    settle(app)
+    save(panel.grab(), "live_slider.png")
     panel.tabs.setCurrentIndex(2)
-    panel.view_button.click()
+    panel.section.view.view_button.click()
     wait_for(lambda: not panel.busy, app)
     settle(app)
     save(panel.grab(), "latent_view.png")
 
-    training.parentWidget().raise_()
+    dock_widget_of(training).raise_()
     settle(app)
     save(training.grab(), "training_dock.png")
     save(window.grab(), "laptop_1366x768.png")
+    window.resize(*DEFAULT_WINDOW)
+    dock_widget_of(panel).raise_()
+    settle(app)
+    viewer.reset_view()
+    settle(app)
+    save(window.grab(), "laptop_1089x630.png")
+    window.resize(*SCREEN)
 
     # a single-plane method: psf-rl's blur map of the shown plane, over the data
-    panel.parentWidget().raise_()
+    dock_widget_of(panel).raise_()
     panel.tabs.setCurrentIndex(0)
     for layer in list(viewer.layers)[1:]:  # only the data under the map
         layer.visible = False
     panel.method_combo.setCurrentIndex(panel.method_combo.findData("psf-rl"))
     wait_for(lambda: not panel.busy, app)
     viewer.dims.set_current_step(0, 0)  # 4 um below focus
-    panel._section.button.click()
+    panel.section.button.click()
     wait_for(lambda: not panel.busy and "blur map" in viewer.layers[-1].name, app)
     viewer.layers[-1].opacity = 0.45
     viewer.reset_view()

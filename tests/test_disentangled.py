@@ -364,13 +364,15 @@ class _Context:
 
 
 def test_blur_slider_section_decodes_into_one_layer_per_plane(make_napari_viewer, qtbot, models):
-    from latent_focus.napari.blur_slider import TICKS, BlurSliderSection
+    from latent_focus.napari.sections.blur_code import TICKS, BlurCodeSection
 
     viewer = make_napari_viewer()
     data = _series(size=64)
     layer = viewer.add_image(data.copy(), name="series")
-    section = BlurSliderSection(_Context(viewer, layer, str(models["disentangled"])))
+    section = BlurCodeSection(_Context(viewer, layer, str(models["disentangled"])))
     viewer.window.add_dock_widget(section)
+    assert not section.encode_button.isEnabled()  # until the panel has loaded the method
+    section.method_ready(load_method("blur-code", str(models["disentangled"]), "cpu"))
     section.encode()
     assert section.encoded is not None and section.encoded.plane == 2 and section.slider.isEnabled()
     assert section.plot.codes is not None and len(section.plot.codes) == 7
@@ -405,9 +407,9 @@ def test_training_dock_offers_and_dispatches_the_blur_code_presets(make_napari_v
     viewer.add_image(_series(size=64), name="series")
     dock = training_dock.TrainingDock(viewer)
     viewer.window.add_dock_widget(dock)
-    names = [dock.preset.itemText(i) for i in range(dock.preset.count())]
+    names = [dock.form.preset.itemText(i) for i in range(dock.form.preset.count())]
     assert {"disentangled", "ml-vae"} <= set(names)
-    dock.preset.setCurrentText("disentangled")
+    dock.form.preset.setCurrentText("disentangled")
     dock.start()
     qtbot.waitUntil(lambda: not dock.run.running, timeout=10000)
     assert calls == ["disentangled"]

@@ -12,7 +12,7 @@ from latent_focus.cli import main
 from latent_focus.errors import InputError
 from latent_focus.io import Stack, read_provenance, read_stack
 from latent_focus.methods import get_method, load_method, run
-from latent_focus.methods.psf_rl import PsfRLParams
+from latent_focus.methods.psf_rl import PsfRLParams, optics_for
 from latent_focus.methods.psf_rl.deconvolve import Padding, TiledBlur, richardson_lucy_sv, run_to_end
 from latent_focus.methods.psf_rl.depth import DepthCalibration, fit_calibration
 from latent_focus.methods.psf_rl.estimator import ParameterMaps, decode_outputs, encode_targets, transform_targets
@@ -328,7 +328,7 @@ class _Context:
 
 
 def test_napari_blur_map_button_adds_a_coloured_layer(make_napari_viewer, defocused, qtbot):
-    from latent_focus.napari.psf_rl_section import PsfRLSection
+    from latent_focus.napari.sections.psf_rl import PsfRLSection
 
     path, noisy = defocused
     viewer = make_napari_viewer()
@@ -341,7 +341,8 @@ def test_napari_blur_map_button_adds_a_coloured_layer(make_napari_viewer, defocu
     assert name == "stack blur map" and planes == [1] and cmap == "turbo" and meta["unit"] == "um"
     assert data.shape == (96, 96) and np.median(data) > 0.8
     assert viewer.layers["stack blur map"].colormap.name == "turbo"
-    assert tuple(viewer.layers["stack blur map"].contrast_limits) == pytest.approx((0.0, float(data.max())))
+    top = float(optics_for(context.params(), context.stack()).defocus_um(10.0))  # fixed for the optics
+    assert tuple(viewer.layers["stack blur map"].contrast_limits) == pytest.approx((0.0, top))
     assert "defocus" in section.status.text()
 
 

@@ -43,9 +43,9 @@ def make_dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
         viewer.add_image(_defocus_series(), name="series")
         widget = TrainingDock(viewer)
         viewer.window.add_dock_widget(widget, name="Train")
-        widget.device.setCurrentText("cpu")
-        widget.crop.setValue(16)
-        widget.batch_size.setValue(2)
+        widget.form.device.setCurrentText("cpu")
+        widget.form.crop.setValue(16)
+        widget.form.batch_size.setValue(2)
         docks.append(widget)
         return widget
 
@@ -59,7 +59,7 @@ def make_dock(make_napari_viewer, monkeypatch, qtbot, tmp_path):
 @pytest.fixture
 def dock(make_dock):
     widget = make_dock()
-    widget.preset.setCurrentText("tiny")
+    widget.form.preset.setCurrentText("tiny")
     return widget
 
 
@@ -70,13 +70,13 @@ def _running(widget) -> bool:
 def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     announced = []
     model_events.changed.connect(announced.append)
-    assert dock.source.currentText() == "scratch"  # no shipped model in this models folder
-    assert dock.stack_list.count() == 1 and dock.regularization.currentText() == "direct"
-    dock.steps.setValue(12)
-    dock.extrapolation.setValue(1.5)
-    dock.triplets.setCurrentText("all")
-    dock.relative_latent.setChecked(True)
-    name = dock.model_name.text()
+    assert dock.form.source.currentText() == "scratch"  # no shipped model in this models folder
+    assert dock.stacks.list.count() == 1 and dock.form.regularization.currentText() == "direct"
+    dock.form.steps.setValue(12)
+    dock.form.extrapolation.setValue(1.5)
+    dock.form.triplets.setCurrentText("all")
+    dock.form.relative_latent.setChecked(True)
+    name = dock.form.model_name.text()
     dock.start_button.click()
     assert not dock.start_button.isEnabled() and dock.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: dock.progress_bar.value() > 0 and dock.loss_plot.n_points > 0, timeout=20000)
@@ -94,13 +94,13 @@ def test_short_run_saves_a_model_and_announces_it(dock, qtbot, tmp_path):
     assert dock.status.text() == f"Saved to {folder}"
     assert len(dock.loss_plot.series["train"]) == 12 and dock.loss_plot.series["validation"]
     assert dock.progress_bar.value() == 12 and dock.start_button.isEnabled()
-    assert dock.model_name.text() != name  # the next run gets a fresh folder
-    assert dock.source.findData(f"user:{name}") >= 0  # the new model can be fine-tuned
+    assert dock.form.model_name.text() != name  # the next run gets a fresh folder
+    assert dock.form.source.findData(f"user:{name}") >= 0  # the new model can be fine-tuned
 
 
 def test_cancel_stops_quickly_and_keeps_the_last_step(dock, qtbot, tmp_path):
-    dock.steps.setValue(100000)
-    name = dock.model_name.text()
+    dock.form.steps.setValue(100000)
+    name = dock.form.model_name.text()
     dock.start_button.click()
     dock.viewer.layers["series"].data[:] = 0  # the run trains on its snapshot, not on this constant stack
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 2, timeout=20000)
@@ -114,8 +114,8 @@ def test_cancel_stops_quickly_and_keeps_the_last_step(dock, qtbot, tmp_path):
 
 
 def test_closing_the_dock_stops_the_run(dock, qtbot, tmp_path):
-    dock.steps.setValue(100000)
-    name = dock.model_name.text()
+    dock.form.steps.setValue(100000)
+    name = dock.form.model_name.text()
     dock.start_button.click()
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
     dock.viewer.window.remove_dock_widget(dock)
@@ -124,8 +124,8 @@ def test_closing_the_dock_stops_the_run(dock, qtbot, tmp_path):
 
 
 def test_closing_the_viewer_stops_the_run(dock, qtbot, tmp_path):
-    dock.steps.setValue(100000)
-    name = dock.model_name.text()
+    dock.form.steps.setValue(100000)
+    name = dock.form.model_name.text()
     dock.start_button.click()
     qtbot.waitUntil(lambda: dock.progress_bar.value() >= 1, timeout=20000)
     dock.viewer.close()
@@ -134,21 +134,21 @@ def test_closing_the_viewer_stops_the_run(dock, qtbot, tmp_path):
 
 
 def test_bad_input_is_reported(dock, qtbot):
-    item = dock.stack_list.item(0)
+    item = dock.stacks.list.item(0)
     item.setCheckState(Qt.CheckState.Unchecked)
     dock.start_button.click()
     assert not _running(dock) and "no training stack" in dock.status.text()
     item.setCheckState(Qt.CheckState.Checked)
-    dock.lr.setText("fast")
+    dock.form.lr.setText("fast")
     dock.start_button.click()
     assert not _running(dock) and "not a number" in dock.status.text()
-    dock.lr.setText("1e-3")
-    dock.relative_latent.setChecked(True)
-    dock.regularization.setCurrentText("indirect")
+    dock.form.lr.setText("1e-3")
+    dock.form.relative_latent.setChecked(True)
+    dock.form.regularization.setCurrentText("indirect")
     dock.start_button.click()
     assert not _running(dock) and "needs direct regularization" in dock.status.text()
-    dock.relative_latent.setChecked(False)
-    dock.crop.setValue(256)  # larger than the planes: the core refuses in the worker
+    dock.form.relative_latent.setChecked(False)
+    dock.form.crop.setValue(256)  # larger than the planes: the core refuses in the worker
     dock.start_button.click()
     qtbot.waitUntil(lambda: not _running(dock), timeout=10000)
     assert dock.status.text().startswith("Training stopped:") and "smaller crop size" in dock.status.text()
@@ -160,10 +160,11 @@ def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot
     existing = tmp_path / "models" / "mine"
     save_model(existing, build_model("tiny"), ModelCard(preset="tiny"))
     dock = make_dock()
-    assert dock.source.currentText() == "current model: default (fine-tune)" and dock.source.currentData() == "default"
-    assert dock.preset.currentText() == "tiny" and not dock.preset.isEnabled()
-    dock.model_name.setText("mine")
-    dock.steps.setValue(3)
+    source = dock.form.source
+    assert source.currentText() == "current model: default (fine-tune)" and source.currentData() == "default"
+    assert dock.form.preset.currentText() == "tiny" and not dock.form.preset.isEnabled()
+    dock.form.model_name.setText("mine")
+    dock.form.steps.setValue(3)
     asked = []
 
     def answer(reply):
@@ -181,18 +182,23 @@ def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot
     assert dock.status.text() == f"Saved to {existing}"
 
 
-def test_defaults_are_the_best_fine_tuning_recipe_and_outputs_are_not_ticked(make_dock):
-    """Before: every 3-D layer was ticked, the plugin's own outputs too, and the defaults were the paper's."""
+def test_defaults_are_the_best_fine_tuning_recipe_and_only_the_users_layers_are_listed(make_dock):
+    """Before: the plugin's own outputs were listed beside the user's data (first ticked, later unticked)."""
     from latent_focus.training import FINE_TUNE_RECIPE
 
     dock = make_dock()
     viewer = dock.viewer
     viewer.add_image(np.zeros((3, 32, 32), np.float32), name="series latent", metadata={"latent_focus_output": True})
-    states = {dock.stack_list.item(i).text(): dock.stack_list.item(i).checkState()
-              for i in range(dock.stack_list.count())}
-    assert states == {"layer: series": Qt.CheckState.Checked, "layer: series latent": Qt.CheckState.Unchecked}
-    assert dock.extrapolation.value() == FINE_TUNE_RECIPE["extrapolation"]
-    assert dock.steps.value() == FINE_TUNE_RECIPE["steps"]
+
+    def states():
+        return {dock.stacks.list.item(i).text(): dock.stacks.list.item(i).checkState()
+                for i in range(dock.stacks.list.count())}
+
+    assert states() == {"layer: series": Qt.CheckState.Checked}
+    dock.stacks.results_check.setChecked(True)  # asked for: listed, not ticked
+    assert states() == {"layer: series": Qt.CheckState.Checked, "layer: series latent": Qt.CheckState.Unchecked}
+    assert dock.form.extrapolation.value() == FINE_TUNE_RECIPE["extrapolation"]
+    assert dock.form.steps.value() == FINE_TUNE_RECIPE["steps"]
 
 
 def test_start_from_current_model_means_the_model_picked_in_the_panel(make_dock, tmp_path):
@@ -204,7 +210,8 @@ def test_start_from_current_model_means_the_model_picked_in_the_panel(make_dock,
     dock = make_dock()
     try:
         panel_state.model = "user:mine"
-        assert dock.source.currentData() == "user:mine" and dock.source.currentText().startswith("current model")
-        assert dock.preset.currentText() == "paper"
+        source = dock.form.source
+        assert source.currentData() == "user:mine" and source.currentText().startswith("current model")
+        assert dock.form.preset.currentText() == "paper"
     finally:
         panel_state.model = "default"

@@ -87,6 +87,8 @@ class LatentFocus:
         self.device = select_device(device)
         self.model_path = find_model(model)
         self.model, self.card = load_model(self.model_path, self.device)
+        if self.device.type == "cpu":  # oneDNN convolutions run faster on channels-last tensors
+            self.model.to(memory_format=torch.channels_last)
         self.tile = check_tile(tile, overlap)
         self.overlap = int(overlap)
         self.strength = self.card.strength

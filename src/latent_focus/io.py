@@ -176,6 +176,19 @@ def z_positions_of(path: str | os.PathLike, n_planes: int) -> np.ndarray | None:
     return z_um if z_um is not None and len(z_um) == n_planes else None
 
 
+def pixel_size_of(path: str | os.PathLike) -> float | None:
+    """Pixel size (um) a TIFF records in its OME/ImageJ metadata, as :func:`read_stack` reads it; None if unknown."""
+    path = Path(path)
+    if not (path.is_file() and path.suffix.lower() in TIFF_SUFFIXES):
+        return None
+    try:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            pixel_size, _ = _tiff_metadata(tif, path)
+    except Exception:  # unreadable metadata: pixel size unknown
+        return None
+    return pixel_size
+
+
 @contextlib.contextmanager
 def quiet_tifffile():
     """Keep tifffile's log off the console; yields the errors it logs meanwhile (the damage it finds in a file)."""

@@ -91,6 +91,17 @@ def step_towards(z_start, z_target, strength: float):
     return combine([z_start, z_target], [1.0 - strength, strength])
 
 
+def step_to_eq2(z_start, z_b, z_c, alpha: float, strength: float):
+    """``step_towards(z_start, extrapolate(z_b, z_c, alpha), strength)`` as one weighted sum (one pass over the
+    latents; ``z_start`` is often ``z_b``, whose weights then add up)."""
+    k = eq2_step(alpha)
+    weights = [1.0 - strength, strength * (1.0 + k), -strength * k]
+    latents = [z_start, z_b, z_c]
+    if z_start is z_b:
+        latents, weights = latents[1:], [weights[0] + weights[1], weights[2]]
+    return combine(latents, weights)
+
+
 def damp_alpha(alpha: float, strength: float) -> float:
     """The alpha that goes ``strength`` of the way from ``z_b`` to Eq. 2's extrapolated latent.
 

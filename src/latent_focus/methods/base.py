@@ -126,9 +126,6 @@ class Method:
     #: the preset family (``models.PRESETS[preset].family``) of the models this method loads; the panel lists
     #: only those models
     model_family: ClassVar[str] = ""
-    #: ``"module:Class"`` of a QWidget section the napari panel shows while this method is picked
-    #: (see :mod:`latent_focus.napari.context`); "" for none
-    napari_section: ClassVar[str] = ""
 
     @classmethod
     def load(cls, model: str | None = None, device: str = "auto") -> "Method":

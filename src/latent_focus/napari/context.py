@@ -1,10 +1,8 @@
-"""What the Latent focus panel offers to a method's own section of widgets.
+"""What the Latent focus panel offers to a method's section (:mod:`latent_focus.napari.sections`).
 
-A method may name a section in ``Method.napari_section`` (``"module:Class"``): a ``QWidget`` subclass
-built as ``Class(context)`` and shown in the panel while that method is picked. Through the
-:class:`PanelContext` it reads the chosen layer, channel and plane, runs its work in the panel's worker
-(with the panel's progress bar and Cancel), and adds result layers placed at their source planes' z,
-never over the user's data.
+Through the :class:`PanelContext` a section reads the chosen layer, channel, planes and options, runs its work
+in the panel's job runner (with the panel's progress bar and Cancel), and adds result layers placed at their
+source planes' z, never over the user's data.
 """
 
 from __future__ import annotations
@@ -25,15 +23,27 @@ class PanelContext(Protocol):
     def layer(self):
         """The chosen source image layer, or None."""
 
-    def stack(self) -> Stack | None:
-        """A copy of the chosen layer's (z, y, x) stack (the chosen channel and time point), with its z positions
-        and pixel size where the layer records them; None when no layer is chosen."""
+    def channel(self) -> int:
+        """The chosen channel of the layer (0 for a single-channel layer)."""
+
+    def axes(self, layer):
+        """The layer's :class:`~latent_focus.napari.layers.Axes` (which axis is z, which the channel)."""
+
+    def stack(self, copy: bool = True) -> Stack | None:
+        """The chosen layer's (z, y, x) stack (the chosen channel and time point; a copy unless ``copy`` is false),
+        with its z positions and pixel size where the layer or its file records them; None without a layer."""
 
     def current_plane(self) -> int:
         """Index along the chosen layer's z axis of the plane the viewer shows."""
 
+    def planes(self) -> tuple[int, int]:
+        """Planes B (sharper) and C (blurrier) of pair methods."""
+
     def model(self) -> str | None:
         """The model picked in the panel (name or folder), or None for the method's default."""
+
+    def choose_model(self, model: str) -> None:
+        """Pick ``model`` (a name or a folder) in the panel and load it."""
 
     def device(self) -> str:
         """The device picked in the panel (auto, cpu, cuda or mps)."""
@@ -50,3 +60,9 @@ class PanelContext(Protocol):
                    colormap: str | None = None, opacity: float = 1.0):
         """Add ``data`` ((y, x) for one plane, or (n, y, x) for ``planes``) as a new image layer whose planes sit
         at the z of their source planes; returns the layer. ``name`` is made unique; nothing is overwritten."""
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        """Show ``text`` in the panel's status line (in red for an error)."""
+
+    def report(self, exc: Exception) -> None:
+        """Show an error in the status line and as a napari notification."""

@@ -22,7 +22,7 @@ class ModelEvents:
 class PanelState:
     """What the Latent focus panel has chosen, for the other widgets (``panel_state.events.model``)."""
 
-    model: str | None = "default"  # the latent model picked in the panel (a name or a folder)
+    model: str | None = "default"  # the model picked in the panel (a name or a folder)
 
 
 model_events = ModelEvents()

@@ -75,6 +75,17 @@ def _read(stack: str | None) -> list[tuple] | None:
     return read_layers(stack)
 
 
+def dock_panel(viewer):
+    """Dock the Latent focus panel, then fit the view to the data in the canvas the docks left (returns the panel)."""
+    from qtpy.QtWidgets import QApplication
+
+    _, panel = viewer.window.add_plugin_dock_widget("napari-latent-focus", "Latent focus")
+    for _ in range(20):  # let the window lay the dock out, so that the canvas has its final size
+        QApplication.processEvents()
+    viewer.reset_view()
+    return panel
+
+
 def _show(layers: list[tuple] | None, screenshot: str | None) -> int:
     import napari
 
@@ -84,12 +95,8 @@ def _show(layers: list[tuple] | None, screenshot: str | None) -> int:
     else:
         for data, kwargs, _ in layers:
             viewer.add_image(data, **kwargs)
-    viewer.window.add_plugin_dock_widget("napari-latent-focus", "Latent focus")
+    dock_panel(viewer)
     if screenshot:
-        from qtpy.QtWidgets import QApplication
-
-        for _ in range(20):
-            QApplication.processEvents()
         viewer.screenshot(screenshot, canvas_only=False)
         viewer.close()
         print(f"saved {screenshot}", file=sys.stderr)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from napari.layers import Image
 
-from ..io import Stack, z_positions_of
+from ..io import Stack, pixel_size_of, z_positions_of
+from .reader import z_spacing
 
 PLUGIN_OUTPUT = "latent_focus_output"  # metadata key marking layers this plugin made
 
@@ -139,28 +140,55 @@ def stack_index(layer, viewer, axes: Axes, channel: int) -> tuple:
     return tuple(index)
 
 
-def stack_of(layer, viewer, axes: Axes, channel: int, copy: bool = True) -> Stack:
-    """The (z, y, x) stack of ``channel`` at the viewer's position, with z positions and pixel size where known."""
+def stack_of(layer, viewer, axes: Axes, channel: int, copy: bool = True,
+             calibration: Calibration | None = None) -> Stack:
+    """The (z, y, x) stack of ``channel`` at the viewer's position, with z positions and pixel size where known
+    (``calibration``, read from the layer when not given)."""
     data = np.asarray(layer.data[stack_index(layer, viewer, axes, channel)])
     if axes.z is None:
         data = data[None]
     data = np.array(data, dtype=np.float32) if copy else data
-    z = z_positions(layer, axes, len(data))
-    px = layer.metadata.get("pixel_size_um")
-    return Stack(data, None if z is None else np.asarray(z, dtype=float), px, source=layer.name,
-                 channel=None if axes.channel is None else channel)
+    cal = calibration or layer_calibration(layer, axes)
+    z = None if cal.z_um is None else np.asarray(cal.z_um, dtype=float)
+    return Stack(data, z, cal.pixel_size_um, source=layer.name, channel=None if axes.channel is None else channel)
 
 
-def z_positions(layer, axes: Axes | None = None, n: int | None = None) -> list | None:
-    """Plane positions in micrometres: the plugin reader's metadata, else the file napari read it from."""
+@dataclass(frozen=True)
+class Calibration:
+    """A layer's pixel size and plane positions in micrometres where known, and where each came from."""
+
+    pixel_size_um: float | None
+    z_um: tuple[float, ...] | None
+    pixel_from: str = ""
+    z_from: str = ""
+
+    @property
+    def described(self) -> str:
+        """E.g. "z step 0.5 µm from file; pixel 0.256 µm from file"."""
+        step = z_spacing(self.z_um)
+        z = (f"z step {step:.3g} µm {self.z_from}" if step else
+             "z positions " + self.z_from if self.z_um is not None else "no z positions: distances in planes")
+        px = f"pixel {self.pixel_size_um:.3g} µm {self.pixel_from}" if self.pixel_size_um else "pixel size unknown"
+        return f"{z}; {px}"
+
+
+def layer_calibration(layer, axes: Axes | None = None) -> Calibration:
+    """Pixel size and plane positions of ``layer``: this plugin's reader's metadata, else the TIFF file napari
+    read it from (``layer.source.path``, read as :func:`latent_focus.io.read_stack` reads it)."""
     axes = axes or layer_axes(layer)
-    n = n if n is not None else n_planes(layer, axes)
-    z = layer.metadata.get("z_um")
-    if z is not None and len(z) == n:
-        return list(z)
+    n = n_planes(layer, axes)
+    meta = layer.metadata
+    where = "from file" if meta.get("source") else "from the layer's metadata"
+    px, px_from = meta.get("pixel_size_um"), where
+    z, z_from = meta.get("z_um"), where
+    z = tuple(z) if z is not None and len(z) == n else None
     path = getattr(getattr(layer, "source", None), "path", None)
-    found = z_positions_of(path, n) if path else None
-    return None if found is None else found.tolist()
+    if path and px is None:
+        px, px_from = pixel_size_of(path), "from file"
+    if path and z is None:
+        found = z_positions_of(path, n)
+        z, z_from = (None if found is None else tuple(found.tolist())), "from file"
+    return Calibration(px, z, px_from if px else "", z_from if z is not None else "")
 
 
 def unique_name(viewer, name: str) -> str:

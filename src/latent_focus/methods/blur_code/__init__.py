@@ -21,6 +21,12 @@ from ...io import Stack, check_plane_index
 from ...models.store import find_model
 from ..base import PLANE, Method, Params, Progress, Restored, param
 from .codes import BlurAxis, check_engine, deblur, decode_with, mean_code
+from .live import EncodedPlane, encode_plane, render
+from .training import PRESETS as TRAIN_PRESETS
+from .training import train_from_config
+
+__all__ = ["DEFAULT_MODEL", "TRAIN_PRESETS", "BlurCodeMethod", "BlurCodeParams", "EncodedPlane", "encode_plane",
+           "render", "train_from_config"]
 
 DEFAULT_MODEL = "disentangled"
 DECODINGS = ("model", "residual", "plain")
@@ -58,7 +64,6 @@ class BlurCodeMethod(Method):
     Params = BlurCodeParams
     uses_model = True
     model_family = "blur-code"
-    napari_section = "latent_focus.napari.blur_slider:BlurSliderSection"
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine

@@ -1,4 +1,4 @@
-"""The latent method's interactive work: live slider decodes, blur synthesis between two planes, latent view.
+"""The latent method's interactive jobs besides the slider (:mod:`.live`): blur synthesis, latent view.
 
 Qt-free; each job takes a snapshot of its input, so it runs the same in the napari panel and in tests.
 Long jobs are generators that yield :class:`~latent_focus.methods.base.Progress` and return their result.
@@ -6,7 +6,7 @@ Long jobs are generators that yield :class:`~latent_focus.methods.base.Progress`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -17,53 +17,6 @@ from ...io import Normalizer, plane_positions
 from ...latent import mix
 from ...metrics import Linearity, linearity_by_side
 from ..base import Progress
-
-PREVIEW_SIDE = 256  # long side of the preview planes decoded while the slider is dragged
-T_MAX = 3.0
-
-
-def preview_scale(shape: tuple[int, int]) -> float:
-    return min(1.0, PREVIEW_SIDE / max(shape))
-
-
-@dataclass
-class LiveJob:
-    """One slider value to decode, with everything it needs copied at request time."""
-
-    engine: LatentFocus
-    key: tuple
-    target: str
-    source: str
-    planes: tuple[int, int]
-    t: float
-    preview: bool
-    shape: tuple[int, int]
-    normalizer: Normalizer
-    encodings: dict | None = None  # {"full": (sharp, blurry), "preview": (sharp, blurry)}
-    sharp: np.ndarray | None = None
-    blurry: np.ndarray | None = None
-
-
-@dataclass
-class LiveResult:
-    job: LiveJob
-    image: np.ndarray
-    encodings: dict = field(default_factory=dict)
-
-
-def encode_pair(engine: LatentFocus, sharp: np.ndarray, blurry: np.ndarray, norm: Normalizer) -> dict:
-    """Latents of both planes at full resolution and at preview resolution."""
-    scale = preview_scale(sharp.shape)
-    return {res: engine.encode_pair(sharp, blurry, norm, s) for res, s in (("full", 1.0), ("preview", scale))}
-
-
-def render(job: LiveJob) -> LiveResult:
-    """Decode ``mix`` of the job's planes at its t; a preview stays at preview resolution (the caller
-    draws it over the full plane's extent, so that a slider move uploads a small image)."""
-    encodings = job.encodings or encode_pair(job.engine, job.sharp, job.blurry, job.normalizer)
-    z_sharp, z_blurry = encodings["preview" if job.preview else "full"]
-    image = job.engine.decode(mix(z_sharp, z_blurry, job.t))
-    return LiveResult(job, image, encodings)
 
 
 def synthesize_levels(engine: LatentFocus, sharp: np.ndarray, blurry: np.ndarray, levels: int,

@@ -33,7 +33,11 @@ from ..richardson_lucy import parse_optics
 from .commands import COMMANDS
 from .deconvolve import richardson_lucy_sv
 from .estimator import PRESET, Estimator, ParameterMaps
+from .jobs import BlurMap, blur_map_job
 from .plan import MIN_WAVES, MeasuredPsf, plan_plane
+
+__all__ = ["DEFAULT_OPTICS", "DEFAULT_PIXEL_UM", "BlurMap", "PsfRL", "PsfRLParams", "blur_map_job", "deblur",
+           "optics_for"]
 
 DEFAULT_OPTICS = (0.75, 0.52, 1.0)  # a 40x/0.75 air objective at 520 nm, when the optics are not given
 DEFAULT_PIXEL_UM = 0.1
@@ -103,7 +107,6 @@ class PsfRL(Method):
     Params = PsfRLParams
     uses_model = True
     model_family = "psf-estimator"
-    napari_section = "latent_focus.napari.psf_rl_section:PsfRLSection"
 
     def __init__(self, model: str | None = None, device: str = "auto"):
         self.model_name = model

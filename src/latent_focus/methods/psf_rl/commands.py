@@ -200,7 +200,9 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _max_waves(method, modality: str) -> float:
-    return float(method.estimator(modality).card.training.get("recipe", {}).get("recipe", {}).get("max_waves", 10.0))
+    from .jobs import max_defocus_waves
+
+    return max_defocus_waves(method.estimator(modality).card)
 
 
 COMMANDS = [

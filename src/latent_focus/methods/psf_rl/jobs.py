@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...optics.parametric import Optics
 from ..base import Progress
 from .estimator import ParameterMaps
+from .simulation import Recipe
+
+
+def max_defocus_waves(card) -> float:
+    """The largest defocus (waves at the pupil edge) an estimator was trained on, from its model card."""
+    return float(card.training.get("recipe", {}).get("recipe", {}).get("max_waves", Recipe.max_waves))
+
+
+@dataclass
+class BlurMap:
+    """The PSF-parameter maps of one plane, and the largest |defocus| (um) the estimator reports for its optics."""
+
+    maps: ParameterMaps
+    max_um: float
 
 
 def blur_map_job(image: np.ndarray, optics: Optics, modality: str = "widefield", model: str | None = None,
-                 device: str = "auto") -> Generator[Progress, None, ParameterMaps]:
+                 device: str = "auto") -> Generator[Progress, None, BlurMap]:
     """Estimate the PSF-parameter maps of one plane (a copy of ``image`` is taken first)."""
     from .. import load_method
 
@@ -22,4 +37,4 @@ def blur_map_job(image: np.ndarray, optics: Optics, modality: str = "widefield",
     yield Progress(1, 2, f"estimating on {method.device_name}")
     maps = method.blur_maps(image, optics, modality)
     yield Progress(2, 2, "done")
-    return maps
+    return BlurMap(maps, float(optics.defocus_um(max_defocus_waves(method.estimator(modality).card))))

@@ -1,80 +1,27 @@
 """The blur-code method's section of the panel: a blur slider for one plane of any image layer, and a code plot.
 
-**Encode plane** encodes the plane the viewer shows once (in the panel's worker, with its progress and
+**Encode plane** encodes the plane the viewer shows once (in the panel's job runner, with its progress and
 Cancel); dragging the slider then decodes that plane with its blur code moved along the model's blur
 axis: toward the in-focus code deblurs, away from it synthesises blur. A small preview is decoded while
 dragging and the full plane on release, in a background thread; while one decode runs, only the newest
 request waits. Each source plane gets one output layer (made by the panel, so never over the user's
 data) that later decodes update in place. The plot shows every plane's code on the 1-D blur axis.
+Without a blur-code model the buttons are off and the section says how to train one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from napari.qt.threading import create_worker
 from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
 
-from ..errors import InputError
-from ..methods import load_method
-from ..methods.blur_code.live import EncodedPlane, encode_plane, render
-from .context import PanelContext
-from .lifetime import ClosingWatch
-from .plane_plot import TEXT, draw_frame, draw_planes
+from ...methods.blur_code import TRAIN_PRESETS, BlurCodeMethod, EncodedPlane, encode_plane, render
+from ..coalescing import CoalescingRunner
+from ..plane_plot import TEXT, draw_frame, draw_planes
+from .base import Section
 
 TICKS = 1000
-
-
-class CoalescingRunner:
-    """Runs ``fn(request)`` off the UI thread, one at a time; a new request replaces the waiting one."""
-
-    def __init__(self, fn: Callable, on_result: Callable, on_error: Callable[[Exception], None]):
-        self._fn, self._on_result, self._on_error = fn, on_result, on_error
-        self._worker = None
-        self._pending = None
-        self._stopped = False
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
-
-    def request(self, request) -> None:
-        if self._stopped:
-            return
-        if self._worker is not None:
-            self._pending = request
-        else:
-            self._start(request)
-
-    def _start(self, request) -> None:
-        worker = create_worker(lambda: (request, self._fn(request)), _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self._returned)
-        worker.errored.connect(self._errored)
-        worker.finished.connect(self._finished)
-        self._worker = worker
-        worker.start()
-
-    def _returned(self, pair) -> None:
-        if not self._stopped:
-            self._on_result(*pair)
-
-    def _errored(self, exc: Exception) -> None:
-        if not self._stopped:
-            self._on_error(exc)
-
-    def _finished(self) -> None:
-        self._worker = None
-        request, self._pending = self._pending, None
-        if request is not None and not self._stopped:
-            self._start(request)
-
-    def stop(self) -> None:
-        """Drop the waiting request and ignore the running one's result."""
-        self._stopped = True
-        self._pending = None
 
 
 class BlurCodePlot(QWidget):
@@ -130,12 +77,11 @@ class BlurCodePlot(QWidget):
         p.drawText(QRectF(2, frame.bottom() - 16, 22, 16), Qt.AlignmentFlag.AlignRight, str(n - 1))
 
 
-class BlurSliderSection(QWidget):
+class BlurCodeSection(Section):
     """The blur-code method's widgets in the panel; see the module docstring."""
 
-    def __init__(self, context: PanelContext, parent=None):
-        super().__init__(parent)
-        self.context = context
+    def __init__(self, context, parent=None):
+        super().__init__(context, parent)
         self.encoded: EncodedPlane | None = None
         self._outputs: dict[tuple, object] = {}  # (source layer id, plane) -> the result layer made for it
         self._source = None  # the layer the encoded plane came from
@@ -147,7 +93,6 @@ class BlurSliderSection(QWidget):
         self.encode_button.clicked.connect(self.encode)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, TICKS)
-        self.slider.setEnabled(False)
         self.slider.setToolTip("blur code: left of the white line deblurs, right of it adds blur")
         self.slider.valueChanged.connect(self._on_slider)
         self.slider.sliderReleased.connect(lambda: self.request(preview=False))
@@ -157,47 +102,52 @@ class BlurSliderSection(QWidget):
         self.reset_button = QPushButton("As encoded")
         self.reset_button.setToolTip("the plane's own code")
         self.reset_button.clicked.connect(lambda: self.set_value(self.encoded.own_value))
-        for button in (self.focus_button, self.reset_button):
-            button.setEnabled(False)
         self.value_label = QLabel("")
         self.value_label.setWordWrap(True)
         self.plot = BlurCodePlot()
-        self.status = QLabel("Encode the plane the viewer shows, then drag the blur code.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
 
         buttons = QHBoxLayout()
         for w in (self.encode_button, self.focus_button, self.reset_button):
             buttons.addWidget(w)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
-        layout.addWidget(self.slider)
-        layout.addWidget(self.value_label)
-        layout.addWidget(self.plot)
-        layout.addWidget(self.status)
-        ClosingWatch(self, self._runner.stop)
+        self.box.addLayout(buttons)
+        self.box.addWidget(self.slider)
+        self.box.addWidget(self.value_label)
+        self.box.addWidget(self.plot)
+        self.box.addWidget(self.status)
+        self._disable()
+
+    @property
+    def busy(self) -> bool:
+        return self._runner.busy
+
+    def stop(self) -> None:
+        self._runner.stop()
+
+    def method_ready(self, method) -> None:
+        super().method_ready(method)
+        self.encode_button.setEnabled(True)
+        self.status.setText("Encode the plane the viewer shows, then drag the blur code.")
+
+    def method_failed(self, message: str) -> None:
+        super().method_failed(message)
+        self._disable()
+        self.status.setText(f"No {BlurCodeMethod.name} model could be loaded (see Model above). Train one in the "
+                            f"Training dock (Plugins › Latent Focus › Training) with the {TRAIN_PRESETS[0]} preset, "
+                            "then pick it under Model.")
+
+    def _disable(self) -> None:
+        self.encoded = None
+        for w in (self.encode_button, self.slider, self.focus_button, self.reset_button):
+            w.setEnabled(False)
 
     # -- encoding --------------------------------------------------------------------------------
-    def method(self):
-        """The blur-code method with the panel's model when that is a blur-code model, else the default one."""
-        model, device = self.context.model(), self.context.device()
-        try:
-            return load_method("blur-code", model, device)
-        except InputError:
-            if model in (None, "default"):
-                raise
-            return load_method("blur-code", None, device)
-
     def encode(self) -> None:
-        """Snapshot the chosen layer's current plane and encode it in the panel's worker."""
-        layer, stack = self.context.layer(), self.context.stack()
-        if layer is None or stack is None:
-            self.status.setText("choose an image layer first")
-            return
-        try:
-            method = self.method()
-        except InputError as exc:
-            self.status.setText(str(exc))
+        """Snapshot the chosen layer's current plane and encode it in the panel's job runner."""
+        layer, stack, method = self.context.layer(), self.context.stack(), self.method
+        if layer is None or stack is None or method is None:
+            self.status.setText("choose an image layer first" if method is not None else "no model loaded")
             return
         plane = self.context.current_plane()
         job = encode_plane(method.engine, stack, plane, layer.name, method.decoding(method.default_params()))
@@ -256,10 +206,10 @@ class BlurSliderSection(QWidget):
 
     def _show(self, request, image: np.ndarray) -> None:
         encoded, source, value, preview = request
-        metadata = {"method": "blur-code", "model": encoded.engine.name, "source": encoded.source,
+        metadata = {"method": BlurCodeMethod.name, "model": encoded.engine.name, "source": encoded.source,
                     "plane": encoded.plane, "blur_code": value, "plane_blur_code": encoded.own_value,
                     "in_focus_code": encoded.axis.focus_value, "decoding": encoded.decoding, "preview": preview}
-        key = (id(source), encoded.plane)
+        key = (source.unique_id, encoded.plane)
         layer = self._outputs.get(key)
         if layer is not None and layer in self.context.viewer.layers:
             layer.data = image
@@ -271,3 +221,4 @@ class BlurSliderSection(QWidget):
 
     def _report(self, exc: Exception) -> None:
         self.status.setText(f"decoding failed: {exc}")
+        self.context.report(exc)
