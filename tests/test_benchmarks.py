@@ -185,35 +185,6 @@ def test_adapt_series_scores_the_left_out_planes_before_and_after(tiny_model, bl
     assert "| blobs | planes | all but the 3 planes nearest focus |" in em.format_adapt([result], 0.01)
 
 
-def test_rule_study_replays_the_default_rule_and_its_family(tmp_path):
-    """The replayed rule with the shipped thresholds picks what the default rule picked."""
-    rule_study = _script("rule_study")
-    cols = ["identity", "auto", "recon"] + [f"s{k:g}{r}" for k in (0.1, 0.2, 0.3, 0.5) for r in ("", "+res")]
-
-    def row(modality, d, r, gains, auto):
-        out = {"modality": modality, "auto_rule": f"auto: B-C difference {d} sigma, reconstruction residual {r} sigma"}
-        for c in cols:
-            g = auto if c == "auto" else gains.get(c, 0.0)
-            out[f"{c}_psnr"], out[f"{c}_ssim"] = 20 + g, 0.5 + g / 100
-        return out
-    rows = [row("widefield", 10, 3, {"s0.3+res": 1.0, "s0.5+res": 1.5}, 1.0),  # residual, step 0.3
-            row("widefield", 1, 3, {"s0.3+res": 2.0}, 0.0),  # the planes differ by noise: no step, residual
-            row("brightfield", 10, 1, {"recon": 0.4, "s0.3": -0.5}, 0.4)]  # reconstructed within noise: recon
-    (tmp_path / "grid.json").write_text(json.dumps({"rows": rows}))
-    assert rule_study.column(2.5, 1.5, 10, 3, 0.3, 0) == "s0.3+res"
-    assert rule_study.column(2.5, 1.5, 1, 3, 0.3, 0) == "identity"
-    assert rule_study.column(2.5, 1.5, 10, 1, 0.3, 0) == "recon"
-    for r in rows:
-        r["d"], r["r"] = (float(v) for v in rule_study.SIGMAS.search(r["auto_rule"]).groups())
-    replayed = rule_study.scores(rows, lambda r: rule_study.column(2.5, 1.5, r["d"], r["r"], 0.3, 0))
-    assert replayed == rule_study.scores(rows, lambda r: "auto")
-    proc = subprocess.run([sys.executable, str(BENCH.parent / "rule_study.py"), str(tmp_path / "grid.json")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| the default rule (auto column) | +0.50 / +0.00 / 0 / +0.005 | +0.40 / +0.40 / 0 / +0.004 |" in proc.stdout
-    assert "widefield +1.75 dB, brightfield +0.40 dB" in proc.stdout  # the best stored decoding of each pair
-
-
 def test_step_direction_rows(tiny_model, blurred_stack):
     from latent_focus.engine import LatentFocus
     from latent_focus.io import Stack
@@ -280,3 +251,32 @@ def test_make_training_data_refuses_bad_ranges_and_writes_nothing(tmp_path, args
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr.splitlines()[-1]
     assert not out.exists()
+
+
+def _oof_rows(series: str, modality: str, gains: dict, rec_sigma: float, n: int = 5) -> list[dict]:
+    """Rows of one series whose every pair gains ``gains[column]`` dB over identity."""
+    rows = []
+    for i in range(n):
+        row = {"series": series, "modality": modality, "identity_psnr": 20.0, "identity_ssim": 0.5,
+               "auto_rule": f"auto: reconstruction residual {rec_sigma:.1f} sigma -> step 0.3 of Eq. 2, plain decoding"}
+        for col, g in gains.items():
+            row[f"{col}_psnr"], row[f"{col}_ssim"] = 20.0 + g, 0.5
+        rows.append(row)
+    return rows
+
+
+def test_out_of_fold_rule_is_chosen_without_the_series_it_scores():
+    oof = _script("out_of_fold")
+    base = {"auto": 0.0, "recon": 0.0, **{f"s{k:g}{r}": -1.0 for k in oof.STRENGTHS for r in ("", "+res")}}
+    # two series that favour a strength of 0.3 with plain decoding (reconstructed within noise), one that
+    # favours 0.7 with residual decoding (reconstruction misses B by 3 sigma)
+    rows = (_oof_rows("a", "widefield", {**base, "s0.3": 1.0}, 0.5)
+            + _oof_rows("b", "widefield", {**base, "s0.3": 1.2}, 0.5)
+            + _oof_rows("c", "brightfield", {**base, "s0.7+res": 2.0, "s0.3+res": 0.5}, 3.0))
+    chosen = oof.leave_one_series_out(rows)
+    assert chosen["c"][1] == 0.3  # fitted on a and b only: c's own best (0.7) is not seen
+    assert chosen["a"][1] == 0.3  # b agrees with a; c alone would say 0.7
+    assert "brightfield" in oof.report(rows) and "+0.50 dB" in oof.report(rows)  # c scored by 0.3 out of fold
+    # a rule leaving more than 5 % of the pairs below -0.2 dB is never chosen
+    losing = _oof_rows("d", "widefield", {**base, "s0.3": -3.0, "s0.2": 0.1}, 0.5, n=10)
+    assert oof.best_rule(rows[:10] + losing)[1] != 0.3

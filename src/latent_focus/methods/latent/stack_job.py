@@ -42,7 +42,7 @@ class StackJob:
         self.tile = params.tile
         self._latents: dict[int, Encoded] = {}
         self._recon: dict[int, np.ndarray] = {}
-        self._measured: dict[tuple[int, int], tuple[float, float]] = {}  # the default rule's measurements by pair
+        self._measured: dict[int, float] = {}  # the default rule's measurement by plane
 
     def with_params(self, params: LatentParams) -> "StackJob":
         """The same job with other parameters, sharing the latents and reconstructions already computed."""
@@ -88,8 +88,8 @@ class StackJob:
             alpha = self.params.alpha if self.params.alpha is not None else _alpha(rel, sharper, blurrier)
         if self.params.alpha is not None:
             alpha = self.params.alpha
-        start, other = plane, (blurrier if plane == sharper else sharper)
-        step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(start, other))
+        start = plane
+        step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(start))
         image = self._decode(sharper, blurrier, start, alpha, step)
         info.update(planes=[sharper, blurrier], alpha=round(float(alpha), 6),
                     strength=round(step.strength, 6), decoding="residual" if step.residual else "plain",
@@ -102,18 +102,13 @@ class StackJob:
             self._recon[i] = self.engine.decode(self.latent(i))
         return self._recon[i]
 
-    def _sigmas(self, start: int, other: int) -> tuple[float, float]:
-        """Reconstruction residual of ``start`` and its RMS difference from ``other``, in its noise sigmas
-        (measured once per pair)."""
-        if (start, other) not in self._measured:
-            self._measured[start, other] = self._measure(start, other)
-        return self._measured[start, other]
-
-    def _measure(self, start: int, other: int) -> tuple[float, float]:
-        x, y = (self.norm.normalize(self.stack.data[i]) for i in (start, other))
-        sigma = max(noise_sigma(x), 1e-6)
-        rec = self.norm.normalize(self.reconstruction(start))
-        return float(np.sqrt(np.mean((x - rec) ** 2))) / sigma, float(np.sqrt(np.mean((x - y) ** 2))) / sigma
+    def _sigmas(self, start: int) -> float:
+        """Reconstruction residual of ``start`` in its noise sigmas (measured once per plane)."""
+        if start not in self._measured:
+            x = self.norm.normalize(self.stack.data[start])
+            rec = self.norm.normalize(self.reconstruction(start))
+            self._measured[start] = float(np.sqrt(np.mean((x - rec) ** 2))) / max(noise_sigma(x), 1e-6)
+        return self._measured[start]
 
     def _decode(self, sharper: int, blurrier: int, start: int, alpha: float, step: Step) -> np.ndarray:
         """``z_start + s * (z_focus - z_start)`` decoded, with ``z_focus`` from Eq. 2 on (sharper, blurrier)."""
