@@ -64,7 +64,8 @@ def main(argv=None) -> None:
     p.add_argument("--extrapolation", type=float, default=1.0)
     p.add_argument("--triplets", default="all")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (a lent GPU runs the same recipe)")
     p.add_argument("--snapshot-every", type=int, default=1000)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
     weights = [(1 - share) / len(sims)] * len(sims) + [share / max(len(reals), 1)] * len(reals)
     weights = [w * len(stacks) for w in weights]  # mean weight 1
     config = TrainConfig(preset="compact", regularization="direct", steps=args.steps, batch_size=args.batch_size,
-                         crop=args.crop, lr=args.lr, seed=args.seed, device="cpu", validate_every=250,
+                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, validate_every=250,
                          checkpoint_every=250, triplets=args.triplets, extrapolation=args.extrapolation)
     snapshots = args.out / "snapshots"
     print(f"{len(sims)} simulated and {len(reals)} real stacks; real share {share:g}", flush=True)

@@ -12,33 +12,39 @@ from latent_focus.models import find_model, read_card, read_history
 PKG = Path(latent_focus.__file__).parent
 
 
+RESERVED = ("elgw/deconwolf", "tlambert03/mrc", "bobbyali/sephace", "BioinfoTongLI/BFAutofocus")
+
+
 def test_default_model_is_trained_and_documented():
     folder = find_model("default")
     card = read_card(folder)
     assert (folder / "weights.pt").stat().st_size < 20e6
-    assert card.steps_done >= 1000
-    assert card.training_command.startswith("latent-focus train")
-    assert {s["licence"] for s in card.training_data["sources"]}
+    assert card.steps_done >= 1000 and "scripts/train_latent.py" in card.training_command
     assert len(read_history(folder)) > 100  # the loss history lives beside the card
-    # every evaluation holds the summary evaluate_models.py writes today, with every field it has
-    assert set(card.evaluation) == {"real_series", "simulated_held_out"}
-    for results in card.evaluation.values():
-        assert set(results["default"]) == set(summarize([]))
-    stacks = [s for r in (card.training, card.training.get("base", {}).get("training", {}))
-              for s in r.get("data", [])]
+    real = card.training_data["real_series"]
+    assert len(real) >= 10 and {"widefield", "brightfield", "light-sheet"} <= {r["modality"] for r in real}
+    for series in real:  # each real series named with where it came from, and never a reserved source
+        assert series["repository"] and len(series["commit"]) == 40 and series["file"] and series["licence"]
+        assert len(series["stack_sha256"]) == 64 and series["repository"] not in RESERVED
+    assert card.training_data["simulated"]["stacks"]
+    # the model it was fine-tuned from, and that one's parent, with their own training records
+    assert len(card.training["fine_tuned_from_records"]) >= 2
     # training stacks named by file and identified by content, not by the folders they were trained from
+    stacks = card.training["data"]
     assert stacks and all(Path(s["source"]).name == s["source"] and len(s["sha256"]) == 64 for s in stacks)
 
 
-def test_default_model_deblurs_with_its_calibrated_strength():
+def test_default_rule_and_strength_are_the_ones_chosen_out_of_fold():
+    from latent_focus.latent import AUTO_RECONSTRUCTION, AUTO_STEP
+
     card = read_card(find_model("default"))
-    fit = card.deblur_strength
-    assert fit["command"].startswith("latent-focus calibrate") and fit["pairs"] > 0
-    assert fit["value"] == max(fit["by_strength"], key=lambda r: r["mean_gain_db"])["strength"]
-    assert 0 < fit["value"] < 1 and LatentFocus(device="cpu").strength == fit["value"]
-    # calibrated on simulated stacks, never on the real series it is evaluated on
-    assert all(st["source"].split("_")[0] in ("bead", "born", "gibson", "brightfield") for st in fit["stacks"])
-    assert card.evaluation["real_series"]["default"]["strength"] == fit["value"]
+    oof = card.evaluation["out_of_fold"]
+    assert oof["rule_fitted_on_all"] == {"reconstruction_sigmas": AUTO_RECONSTRUCTION, "step": AUTO_STEP}
+    assert card.deblur_strength["value"] == AUTO_STEP == LatentFocus(device="cpu").strength
+    for modality in ("widefield", "brightfield", "light-sheet"):
+        assert oof["out_of_fold"][modality]["pairs"] > 0
+    steps = [p["stage2_steps"] for p in card.evaluation["learning_curve"]["curve"]]
+    assert card.steps_done in steps  # the shipped step is a point of the out-of-fold learning curve
 
 
 def test_default_model_reconstructs_the_sample():

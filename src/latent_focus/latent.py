@@ -146,7 +146,7 @@ def describe_t(t: float) -> tuple[str, float]:
 
 # The default rule's numbers, chosen leave-one-series-out on real focus series (benchmarks/out_of_fold.py)
 AUTO_STEP = 0.3  # fraction of Eq. 2's step beyond z_B
-AUTO_RECONSTRUCTION = 1.2  # reconstruction residual of B, in noise sigmas, above which decoding is residual
+AUTO_RECONSTRUCTION = 2.0  # reconstruction residual of B, in noise sigmas, above which decoding is residual
 
 
 @dataclass(frozen=True)
