@@ -440,6 +440,7 @@ READING_COMMANDS = {  # every command that reads an image file, with the argumen
     "train-psf": ["in.tif", "-o", "m"],
     "train-analysis-synthesis": ["-o", "m", "--content", "in.tif"],
     "blur-code-score": ["in.tif", "--focus", "0"],
+    "view": ["in.tif"],
 }
 
 

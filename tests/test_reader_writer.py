@@ -65,6 +65,16 @@ def test_read_layers_gives_each_channel_its_own_layer(tmp_path, stack):
     assert all(kw["scale"][0] == pytest.approx(0.5) for _, kw, _ in layers)
 
 
+def test_view_axes_read_three_planes_stored_as_colour_samples_as_one_z_stack(tmp_path, stack):
+    from latent_focus.napari.reader import read_layers
+
+    path = tmp_path / "three.tif"
+    tifffile.imwrite(path, stack[:3].astype(np.uint16), photometric="rgb", planarconfig="separate")
+    assert len(read_layers(path)) == 3  # without --axes: three one-plane channels
+    (data, kwargs, _), = read_layers(path, axes="ZYX")
+    assert data.shape == (3, 32, 40) and kwargs["axis_labels"] == ("z", "y", "x")
+
+
 def test_writer_replaces_a_file_atomically(tmp_path, stack):
     path = tmp_path / "out.tiff"
     path.write_bytes(b"old")

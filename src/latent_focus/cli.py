@@ -231,6 +231,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--screenshot", default=None,
                    help="save a screenshot to this PNG and quit (without a display: a PNG in the user cache folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing screenshot file")
+    add_axes(p)
 
     for cls in list_methods():
         for command in cls.commands():
@@ -590,7 +591,7 @@ def _cmd_models(args) -> int:
 
 def _cmd_view(args) -> int:
     from .napari.launch import open_viewer
-    return open_viewer(args.stack, args.screenshot, args.overwrite)
+    return open_viewer(args.stack, args.screenshot, args.overwrite, args.axes)
 
 
 COMMANDS = {"restore": _cmd_restore, "methods": _cmd_methods, "batch": _cmd_batch, "synthesize": _cmd_synthesize,

@@ -43,13 +43,17 @@ def check_screenshot(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
-def open_viewer(stack: str | None = None, screenshot: str | None = None, overwrite: bool = False) -> int:
-    """Open the viewer; with ``screenshot`` (or on a machine without a display) save a PNG and quit."""
+def open_viewer(stack: str | None = None, screenshot: str | None = None, overwrite: bool = False,
+                axes: str | None = None) -> int:
+    """Open the viewer; with ``screenshot`` (or on a machine without a display) save a PNG and quit.
+
+    ``axes`` overrides the file's own axes, as ``--axes`` does for every command that reads a file.
+    """
     try:
         import napari  # noqa: F401
     except ModuleNotFoundError:
         raise InputError("napari is not installed; install it with: pip install 'napari[pyqt6]'") from None
-    layers = _read(stack)
+    layers = _read(stack, axes)
     if screenshot is not None:
         screenshot = str(check_screenshot(screenshot, overwrite))
     if _needs_virtual_display():
@@ -61,18 +65,19 @@ def open_viewer(stack: str | None = None, screenshot: str | None = None, overwri
         if shutil.which("xvfb-run") and not os.environ.get("LATENT_FOCUS_IN_XVFB"):
             env = {**os.environ, "LATENT_FOCUS_IN_XVFB": "1"}
             cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "latent_focus.cli",
-                   "view", *([stack] if stack else []), "--screenshot", screenshot, "--overwrite"]
+                   "view", *([stack] if stack else []), "--screenshot", screenshot, "--overwrite",
+                   *(["--axes", axes] if axes else [])]
             return subprocess.call(cmd, env=env)
     return _show(layers, screenshot)
 
 
-def _read(stack: str | None) -> list[tuple] | None:
+def _read(stack: str | None, axes: str | None = None) -> list[tuple] | None:
     """The layers of ``stack`` (one per channel), checked before napari starts; None for the sample."""
     if stack is None:
         return None
     from .reader import read_layers
 
-    return read_layers(stack)
+    return read_layers(stack, axes)
 
 
 def dock_panel(viewer):

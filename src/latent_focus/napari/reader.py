@@ -51,9 +51,12 @@ def _read_folder(path):
         return NULL_LAYER
 
 
-def read_layers(path) -> list[tuple]:
-    """One image layer per channel of the z-stack at ``path`` (:class:`InputError` for bad input)."""
-    stacks = read_channels(path)
+def read_layers(path, axes: str | None = None) -> list[tuple]:
+    """One image layer per channel of the z-stack at ``path`` (:class:`InputError` for bad input).
+
+    ``axes`` as in :func:`latent_focus.io.read_stack`.
+    """
+    stacks = read_channels(path, axes=axes)
     return [stack_layer_data(s) for s in stacks]
 
 
