@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from latent_focus.io import read_stack
+from latent_focus.methods.latent.training import TrainConfig, train
 from latent_focus.models.modelfile import WEIGHTS
-from latent_focus.training import TrainConfig, train
 
 
 def sim_series(folder: Path) -> list[tuple]:

@@ -37,7 +37,7 @@ def blurred_stack() -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, blurred_stack) -> Path:
     """A tiny model trained for a few steps (enough to exercise every code path)."""
-    from latent_focus.training import TrainConfig, train
+    from latent_focus.methods.latent.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     cfg = TrainConfig(preset="tiny", steps=6, batch_size=2, crop=64, device="cpu",

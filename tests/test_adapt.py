@@ -11,12 +11,12 @@ import pytest
 import tifffile
 import torch
 
-from latent_focus.adapt import adapt
 from latent_focus.engine import LatentFocus
 from latent_focus.errors import InputError
 from latent_focus.io import Stack
+from latent_focus.methods.latent.adapt import adapt
 from latent_focus.models import find_model, load_model, read_card
-from latent_focus.training import Progress
+from latent_focus.train_loop import Progress
 
 
 def test_adapt_writes_a_model_whose_card_says_what_it_was_adapted_from(tiny_model, blurred_stack, tmp_path):

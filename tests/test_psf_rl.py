@@ -17,8 +17,8 @@ from latent_focus.methods.psf_rl.deconvolve import Padding, TiledBlur, richardso
 from latent_focus.methods.psf_rl.depth import DepthCalibration, fit_calibration
 from latent_focus.methods.psf_rl.estimator import ParameterMaps, decode_outputs, encode_targets, transform_targets
 from latent_focus.methods.psf_rl.plan import MeasuredPsf, iterations_rule, plan_plane
-from latent_focus.methods.richardson_lucy.deconvolution import richardson_lucy
 from latent_focus.optics import born_wolf_psf, brightfield_defocus, fft_convolve, transmission_from_image
+from latent_focus.optics.deconvolution import richardson_lucy
 from latent_focus.optics.parametric import Optics, brightfield_parametric, canonical, parametric_psf, parametric_psfs
 from latent_focus.tiling import plan_tiles
 

@@ -45,3 +45,38 @@ class ProgressLine:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class MethodLine(ProgressLine):
+    """The progress line of a method's generator (:class:`latent_focus.methods.Progress` reports)."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def drive(self, gen):
+        """Exhaust ``gen``, showing each report; its result."""
+        try:
+            while True:
+                self.update(next(gen))
+        except StopIteration as stop:
+            self.close()
+            return stop.value
+
+    def update(self, p) -> None:
+        frac = p.done / p.total if p.total else 1.0
+        self.show(f"{self.what} {self.bar(frac)} {100 * frac:3.0f}% eta {duration(self.eta(frac))} {p.message}", frac)
+
+
+class TrainingLine(ProgressLine):
+    """Training progress (:class:`latent_focus.train_loop.Progress`): step, loss, the last validation, ETA, device."""
+
+    val = ""
+
+    def update(self, p) -> None:
+        if p.val:
+            psnr = next((f" psnr {p.val[k]:.1f}" for k in ("val_psnr_interp", "val_psnr_deblur") if k in p.val), "")
+            self.val = f" val {p.val['val_total']:.4f}{psnr}"
+        frac = p.step / p.total
+        self.show(f"step {p.step}/{p.total} {self.bar(frac)} loss {p.losses['total']:.4f}{self.val} | "
+                  f"eta {duration(p.eta_s)} | {p.device}", frac, force=p.done)

@@ -126,6 +126,8 @@ class Method:
     #: the preset family (``models.PRESETS[preset].family``) of the models this method loads; the panel lists
     #: only those models
     model_family: ClassVar[str] = ""
+    #: the ``latent-focus train --preset`` values that train this method's models
+    train_presets: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def load(cls, model: str | None = None, device: str = "auto") -> "Method":
@@ -141,6 +143,16 @@ class Method:
     def commands(cls) -> list:
         """Extra ``latent-focus`` subcommands of this method (:class:`latent_focus.methods.options.Command`)."""
         return []
+
+    @classmethod
+    def add_train_arguments(cls, parser) -> None:
+        """Add the ``latent-focus train`` options that only this method's :attr:`train_presets` read."""
+
+    @classmethod
+    def train_from_args(cls, stacks, args) -> Generator:
+        """Train one of :attr:`train_presets` from ``latent-focus train``'s ``args``: a generator of
+        :class:`latent_focus.train_loop.Progress`."""
+        raise NotImplementedError(f"{cls.name} trains no models")
 
     @property
     def device_name(self) -> str:

@@ -1,6 +1,6 @@
 """Dock widget that trains a model on z-stacks from open layers or TIFF files, with live progress.
 
-Training runs the core :func:`latent_focus.training.train` generator in a napari thread worker. Layer
+Training runs the core :func:`latent_focus.methods.latent.train` generator in a napari thread worker. Layer
 data is copied when a run starts. Start, Cancel and the progress bar sit in a header that never scrolls;
 progress also shows in napari's activity dock. Cancel (or closing the dock) stops between steps and keeps
 the weights of the last completed step; the finished model lands in the per-user models folder and
@@ -23,7 +23,8 @@ from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPush
 from ..errors import InputError
 from ..methods.blur_code import TRAIN_PRESETS as BLUR_CODE_PRESETS
 from ..methods.blur_code import train_from_config
-from ..training import Progress, train
+from ..methods.latent import train
+from ..train_loop import Progress
 from .dock import PluginDock
 from .events import model_events, panel_state
 from .lifetime import ClosingWatch, wait_for_workers

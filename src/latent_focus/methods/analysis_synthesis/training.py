@@ -32,7 +32,7 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
-from ...training import Progress, optimizer_step
+from ...train_loop import Progress, optimizer_step
 from .simulation import Sample, make_samples, make_settings
 
 RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
@@ -144,7 +144,7 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
           overwrite: bool = False, init: str | Path | None = None) -> Iterator[Progress]:
-    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.training.Progress` a step.
+    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.train_loop.Progress` a step.
 
     ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
     that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the

@@ -64,6 +64,7 @@ class BlurCodeMethod(Method):
     Params = BlurCodeParams
     uses_model = True
     model_family = "blur-code"
+    train_presets = TRAIN_PRESETS
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine
@@ -89,6 +90,16 @@ class BlurCodeMethod(Method):
     def commands(cls) -> list:
         from .score import COMMANDS
         return COMMANDS
+
+    @classmethod
+    def add_train_arguments(cls, parser) -> None:
+        from .train_options import add_train_options
+        add_train_options(parser)
+
+    @classmethod
+    def train_from_args(cls, stacks, args):
+        from .train_options import train_from_args
+        return train_from_args(stacks, args)
 
     @property
     def device_name(self) -> str:

@@ -1,4 +1,4 @@
-"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.training.Progress`.
+"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.train_loop.Progress`.
 
 The same reports as the latent model's trainer, so ``latent-focus train --preset disentangled`` and the
 training dock show progress, loss plot and Cancel unchanged: :func:`train` yields after every step,
@@ -29,7 +29,8 @@ from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.disentangled import join_latent, split_latent
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...training import Progress, TrainConfig, optimizer_step
+from ...train_loop import Progress, optimizer_step
+from ..latent import TrainConfig
 from .losses import LossWeights, delay_weight, disentangled_losses, mlvae_losses
 from .sampling import Source, prepare_sources, sample_batch, split_validation
 

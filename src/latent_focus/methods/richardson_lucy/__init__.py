@@ -4,7 +4,7 @@ The PSF comes from a file (``--psf``: a 2-D kernel, or a 3-D PSF z-stack with ``
 optics (``--optics NA WAVELENGTH``: the Born & Wolf PSF at ``--defocus``, or estimated per tile when the
 defocus is not given), or, with no PSF option, is estimated per tile by the spectral estimator with the
 optics of a 40x/0.75 air objective at 520 nm. Each tile is deconvolved with its own PSF and the tiles
-are blended without seams (:func:`deconvolution.richardson_lucy_tiled`).
+are blended without seams (:func:`latent_focus.optics.deconvolution.richardson_lucy_tiled`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from ...errors import InputError
 from ...io import Stack, check_plane_index, read_stack
 from ...optics import born_wolf_psf
+from ...optics.deconvolution import estimate_defocus_psf, richardson_lucy_tiled
 from ..base import PLANE, Method, Params, Progress, Restored, param, parse_auto_number
-from .deconvolution import estimate_defocus_psf, richardson_lucy_tiled
 
 DEFAULT_OPTICS = (0.75, 0.52)  # NA and wavelength (um) assumed when none are given
 

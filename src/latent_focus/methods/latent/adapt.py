@@ -1,13 +1,14 @@
 """Adapt a model to one z-stack: a short self-supervised fine-tune on the stack's own planes.
 
 The stack's sharper planes are the targets for its blurrier ones. Every triplet ``(a, b, c)`` of planes on
-one side of focus, ``a`` the sharpest, trains the model's own losses (:func:`latent_focus.training.triplet_losses`):
+one side of focus, ``a`` the sharpest, trains the model's own losses
+(:func:`latent_focus.methods.latent.losses.triplet_losses`):
 reconstruction, blur synthesis of ``b`` from ``a`` and ``c`` (Eq. 1), the direct latent term (Eq. 4) and the
 deblurring term, ``a`` decoded from Eq. 2's extrapolation of ``b`` and ``c``. The alpha of a triplet comes
 from the planes' positions only, so no in-focus ground truth is needed: only which side of the sharpest
 plane each plane lies on (:func:`latent_focus.focus.find_focus`, or ``focus=``).
 
-:func:`adapt` is a generator that yields :class:`latent_focus.training.Progress` after every step and stops
+:func:`adapt` is a generator that yields :class:`latent_focus.train_loop.Progress` after every step and stops
 after about ``minutes`` of work; closing it cancels, and nothing is written. At the end it writes a normal
 model folder whose :class:`~latent_focus.models.ModelCard` says it was adapted, to which stack, and from which
 model; ``latent-focus adapt`` and the napari panel's "Adapt to this stack" both drive it.
@@ -29,14 +30,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .device import describe, select_device
-from .errors import InputError
-from .focus import find_focus, triplets_for
-from .io import Normalizer, Stack, check_plane_index, check_planes
-from .models import PRESETS, find_model, load_model, read_card
-from .models.modelfile import save_model
-from .models.store import SHIPPED_DIR
-from .training import Progress, optimizer_step, triplet_losses
+from ...device import describe, select_device
+from ...errors import InputError
+from ...focus import find_focus, triplets_for
+from ...io import Normalizer, Stack, check_plane_index, check_planes
+from ...models import PRESETS, find_model, load_model, read_card
+from ...models.modelfile import save_model
+from ...models.store import SHIPPED_DIR
+from ...train_loop import Progress, optimizer_step
+from .losses import triplet_losses
 
 DEFAULT_MINUTES = 2.0
 
@@ -56,7 +58,7 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
           minutes: float = DEFAULT_MINUTES, *, steps: int | None = None, focus: int | None = None,
           planes=None, rows: tuple[int, int] | None = None, device: str = "auto",
           settings: AdaptSettings = AdaptSettings(), overwrite: bool = False) -> Iterator[Progress]:
-    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.training.Progress` per step.
+    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.train_loop.Progress` per step.
 
     Parameters
     ----------

@@ -17,16 +17,16 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from .device import describe, select_device
-from .errors import InputError
-from .focus import find_focus, triplets_for
-from .io import Normalizer, Stack, check_plane_index, check_planes
-from .latent import deblur_t, map_parts, parts
-from .metrics import psnr
-from .models import ModelCard, build_model, find_model, load_model
-from .models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
+from ...device import describe, select_device
+from ...errors import InputError
+from ...focus import find_focus, triplets_for
+from ...io import Normalizer, Stack, check_plane_index, check_planes
+from ...metrics import psnr
+from ...models import ModelCard, build_model, find_model, load_model
+from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
+from ...train_loop import Progress, optimizer_step
+from .losses import triplet_losses
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
 #: the best fine-tuning recipe measured in the README (on a field the model never saw): the training dock's
@@ -71,35 +71,6 @@ class TrainConfig:
         if self.relative_latent and self.regularization != "direct":
             raise InputError("a relative latent term needs direct regularization; pass --regularization direct")
 
-
-
-def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str = "training") -> dict[str, float]:
-    """Back-propagate ``terms["total"]`` and step ``opt``; the losses as floats (``step``: the step just taken).
-
-    Raises RuntimeError when the loss is not finite, which a lower learning rate usually cures.
-    """
-    opt.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    opt.step()
-    losses = {k: float(v.detach()) for k, v in terms.items()}
-    if not math.isfinite(losses["total"]):
-        raise RuntimeError(f"{what} diverged at step {step} (loss is {losses['total']}); lower the learning rate")
-    return losses
-
-
-@dataclass
-class Progress:
-    """One report from the training loop."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    val: dict[str, float] | None
-    elapsed_s: float
-    eta_s: float
-    device: str
-    checkpoint: str | None = None
-    done: bool = False
 
 
 @dataclass
@@ -179,63 +150,6 @@ def _validation_batch(sources: list[_Source], config: TrainConfig):
             crops.append(_crop(src, t, y, x, config.crop, 0, False))
             alphas.append(t[3])
     return _batch(crops, alphas) if crops else None
-
-
-def _flat(z) -> torch.Tensor:
-    """(B, n) view of a latent, all parts concatenated per sample."""
-    return torch.cat([p.flatten(1) for p in parts(z)], dim=1)
-
-
-def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
-    """Eq. 4's L1 between ``z_b`` and ``z_b'``; ``relative`` divides it, per sample and latent part, by the
-    L1 between ``z_a`` and ``z_c``, so it cannot be lowered by shrinking the latent."""
-    if not relative:
-        return (_flat(zb) - _flat(zb_interp)).abs().mean()
-    terms = []
-    for b, bi, a, c in zip(parts(zb), parts(zb_interp), parts(za), parts(zc)):
-        gap = (b - bi).abs().flatten(1).mean(1)
-        span = (a - c).abs().flatten(1).mean(1)
-        terms.append(gap / (span + 1e-6))
-    return torch.stack(terms).mean()
-
-
-def _mix(za, zc, alpha: torch.Tensor):
-    """Eq. 1 with one alpha per sample: ``alpha`` has shape (B,)."""
-    def mix(a, c):
-        w = alpha.view(-1, *([1] * (a.ndim - 1))).to(a.dtype)
-        return w * a + (1 - w) * c
-    return map_parts(mix, za, zc)
-
-
-def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
-                   loss: str = "l1", extrapolation: float = 0.0,
-                   relative_latent: bool = False, outputs: dict | None = None) -> dict[str, torch.Tensor]:
-    """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``.
-
-    With ``extrapolation > 0`` a deblurring term is added with that weight: the sharpest plane ``a``
-    reconstructed from the extrapolated latent ``z_b/alpha - (1-alpha)/alpha*z_c`` (Eq. 2).
-    ``relative_latent`` makes Eq. 4 scale-free (see :func:`_latent_distance`). A dict passed as
-    ``outputs`` receives the decoded interpolation under ``"interp"``, for every regularization.
-    """
-    rct = F.l1_loss if loss == "l1" else F.mse_loss
-    xa, xb, xc = batch
-    za, zc = model.encode(xa), model.encode(xc)
-    terms = {"rec": 0.5 * (rct(model.decode(za), xa) + rct(model.decode(zc), xc))}
-    zb = model.encode(xb) if (regularization == "direct" or extrapolation > 0) else None
-    interpolates = regularization in ("indirect", "direct")
-    if interpolates or outputs is not None:
-        zb_interp = _mix(za, zc, alpha)
-        interp = model.decode(zb_interp)
-        if outputs is not None:
-            outputs["interp"] = interp
-    if interpolates:
-        terms["interp"] = rct(interp, xb)
-        if regularization == "direct":
-            terms["latent"] = _latent_distance(zb, zb_interp, za, zc, relative_latent)
-    if extrapolation > 0:
-        terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, deblur_t(alpha))), xa)
-    terms["total"] = sum(terms.values())
-    return terms
 
 
 def _losses(model, x: torch.Tensor, alpha: torch.Tensor, config: TrainConfig,

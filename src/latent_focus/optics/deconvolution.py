@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...errors import InputError
-from ...optics import born_wolf_psf, check_image, fast_len, kernel_otf, psf_from_bead_stack
-from ...optics import pad as pad_plane
-from ...tiling import plan_tiles, stitch
+from ..errors import InputError
+from ..tiling import plan_tiles, stitch
+from . import born_wolf_psf, check_image, fast_len, kernel_otf, psf_from_bead_stack
+from . import pad as pad_plane
 
 __all__ = ["bead_psf", "estimate_defocus_psf", "optics_psf", "richardson_lucy", "richardson_lucy_tiled"]
 
