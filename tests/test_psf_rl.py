@@ -267,11 +267,11 @@ def test_commands_and_bad_input(defocused, tmp_path, capsys):
 
 
 def test_training_resumes_and_writes_a_card(tmp_path):
-    from latent_focus.methods.psf_rl.training import TrainConfig, train_estimator
+    from latent_focus.methods.psf_rl.training import EstimatorTrainConfig, train_estimator
     from latent_focus.models import read_card
 
     content = [Stack(np.stack([blobs((64, 64), s) for s in range(3)]).astype(np.float32), source="blobs.tif")]
-    cfg = TrainConfig(samples=12, val_samples=4, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
+    cfg = EstimatorTrainConfig(samples=12, val_samples=4, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
     gen = train_estimator(content, tmp_path / "m", cfg)
     phases = []
     for p in gen:

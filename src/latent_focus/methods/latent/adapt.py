@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +36,7 @@ from ...io import Normalizer, Stack, check_plane_index, check_planes
 from ...models import PRESETS, find_model, load_model, read_card
 from ...models.modelfile import save_model
 from ...models.store import SHIPPED_DIR
-from ...train_loop import Progress, optimizer_step
+from ...train_loop import Progress, optimizer_step, run_steps, seeded
 from .losses import triplet_losses
 
 DEFAULT_MINUTES = 2.0
@@ -119,27 +118,21 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
                          "pass planes of at least 32 x 32 pixels")
     region = Normalizer.from_data(data, card.percentiles).normalize(data[:, y0:y1])
     regularization = card.training.get("recipe", {}).get("regularization", "direct")
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng = seeded(settings.seed)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     net.train()
     use_amp, dev_name = dev.type == "cuda", describe(dev)
-    budget = 60.0 * minutes
-    t0 = time.perf_counter()
-    step, elapsed = 0, 0.0
-    while elapsed < budget and (steps is None or step < steps):
+
+    def take_step(step: int):
         batch, alpha = _sample(region, triplets, crop, settings.batch_size, rng)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             terms = triplet_losses(net, batch.to(dev), alpha.to(dev), regularization, "l1", settings.extrapolation)
-        step += 1
-        losses = optimizer_step(opt, terms, step, "adaptation")
-        elapsed = time.perf_counter() - t0
-        rate = step / elapsed
-        total = step + int(max(0.0, budget - elapsed) * rate)  # the steps the budget will have run
-        total = total if steps is None else min(total, steps)
-        done = elapsed >= budget or step == steps
-        yield Progress(step, total, losses, None, elapsed, 0.0 if done else (total - step) / rate, dev_name,
-                       done=done)
+        return optimizer_step(opt, terms, step + 1, "adaptation"), {}
+
+    last = None
+    for last in run_steps(take_step, [], dev_name, steps=steps, minutes=minutes):
+        yield last
+    step, elapsed = last.step, last.elapsed_s
     net.eval()
     adapted = {"from": card.name or base_path.name, "from_weights_sha256": card.weights_sha256,
                "stack": stack.source or "array", "focus": focus, "planes": keep, "rows": [y0, y1],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +24,8 @@ from ...io import Normalizer, Stack, check_plane_index, check_planes
 from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...train_loop import Progress, optimizer_step
+from ...train_loop import Progress, TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import resume as resume_run
 from .losses import triplet_losses
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
@@ -35,21 +35,14 @@ FINE_TUNE_RECIPE = {"extrapolation": 3.0, "steps": 1200}
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TrainSettings):
     """Recipe of one training run (stored in the model card)."""
 
     preset: str = "compact"
     regularization: str = "direct"
     loss: str = "l1"
-    steps: int = 1000
     epochs: float | None = None
-    batch_size: int = 8
     crop: int = 128
-    lr: float = 1e-4
-    seed: int = 0
-    device: str = "auto"
-    validate_every: int = 50
-    checkpoint_every: int = 100
     val_fraction: float = 0.15
     percentiles: tuple[float, float] = (0.1, 99.9)
     triplets: str = "auto"
@@ -200,8 +193,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     config.check()
     sources = _prepare(stacks, config, focus, weights)
     device = select_device(config.device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seeded(config.seed)
     if init is not None:
         init_path = find_model(init)
         model, init_card = load_model(init_path, device)
@@ -215,62 +207,33 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         per_epoch = sum(len(s.triplets) for s in sources) * crops_per_plane
         config.steps = max(1, math.ceil(config.epochs * per_epoch / config.batch_size))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    start = 0
-    ckpt = checkpoint_to_resume(output, lambda c: _same_recipe(c.get("recipe"), _recipe(config, sources)),
-                                overwrite, resume)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        history = list(ckpt["history"])
-        start = int(ckpt["step"])
+    recipe = _recipe(config, sources)
+    ckpt = checkpoint_to_resume(output, lambda c: _same_recipe(c.get("recipe"), recipe), overwrite, resume)
+    history, start = resume_run(ckpt, model, opt, rng)
     val_batch = _validation_batch(sources, config)
     use_amp = device.type == "cuda"
     dev_name = describe(device)
     model.train()
-    t0 = time.perf_counter()
-    step = start
-    last_saved = start
 
-    def save() -> str | None:
+    def take_step(step: int):
+        x, alpha = _sample_batch(sources, config, rng)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            terms = _losses(model, x.to(device), alpha.to(device), config)
+        return optimizer_step(opt, terms, step + 1), {}
+
+    def save(step: int) -> str | None:
         if output is None:
             return None
         card = _card(config, sources, parent, dev_name, step)
         if strength is not None:  # a fine-tuned model keeps its parent's until calibrated anew
             card.deblur_strength = {"value": strength, "inherited_from": parent["name"]}
         save_model(output, model, card, history)
-        save_checkpoint(output, {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": rng.bit_generator.state, "history": history, "step": step,
-            "recipe": _recipe(config, sources)})
+        save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, recipe=recipe))
         return str(output)
 
-    try:
-        while step < config.steps:
-            x, alpha = _sample_batch(sources, config, rng)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                terms = _losses(model, x.to(device), alpha.to(device), config)
-            step += 1
-            losses = optimizer_step(opt, terms, step)
-            val = None
-            if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
-                val = _validate(model, val_batch, config, device)
-            history.append({"step": step, **losses, **(val or {})})
-            saved = None
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                saved = save()
-                last_saved = step
-            elapsed = time.perf_counter() - t0
-            rate = (step - start) / max(elapsed, 1e-9)
-            yield Progress(step, config.steps, losses, val, elapsed, (config.steps - step) / rate,
-                           dev_name, saved, done=step == config.steps)
-    except GeneratorExit:
-        if step > last_saved:
-            save()  # cancelled: keep the weights of the last completed step
-        raise
+    yield from run_steps(take_step, history, dev_name, start=start, steps=config.steps,
+                         validate=None if val_batch is None else lambda: _validate(model, val_batch, config, device),
+                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every)
 
 
 def _recipe(config: TrainConfig, sources: list[_Source]) -> dict:

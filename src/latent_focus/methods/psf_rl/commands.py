@@ -37,17 +37,17 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ...io import read_stack
-    from .simulation import Recipe
-    from .training import TrainConfig, train_estimator
+    from .simulation import SimulationRecipe
+    from .training import EstimatorTrainConfig, train_estimator
 
     waves = args.max_waves if args.max_waves is not None else (20.0 if args.modality == "brightfield" else 10.0)
     if not 0 < waves <= 100:
         raise InputError(f"--max-waves must be in (0, 100]; got {waves}")
-    config = TrainConfig(modality=args.modality, samples=args.samples, val_samples=args.val_samples,
+    config = EstimatorTrainConfig(modality=args.modality, samples=args.samples, val_samples=args.val_samples,
                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         device=args.device, recipe=Recipe(modality=args.modality, max_waves=waves,
+                         device=args.device, recipe=SimulationRecipe(modality=args.modality, max_waves=waves,
                                                            photons=BRIGHTFIELD_PHOTONS if args.modality ==
-                                                           "brightfield" else Recipe.photons))
+                                                           "brightfield" else SimulationRecipe.photons))
     config.check()
     content = [read_stack(path, channel=args.channel, axes=args.axes) for path in args.content]
     bar = ProgressBar("train-psf")
