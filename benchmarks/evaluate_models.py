@@ -267,7 +267,7 @@ def adapt_series(loaded: Loaded, model: str | None, minutes: float, device: str,
     after = score_series(scored, load_method("latent", str(out), device), pairs=pairs)
     return {"series": loaded.series.key, "modality": loaded.series.modality, "protocol": split["protocol"],
             "adapt_planes": split["adapt_planes"], "scored_B": split["scored_B"], "pairs": len(pairs),
-            "steps": last.step if last else 0, "seconds": seconds,
+            "steps": last.done if last else 0, "seconds": seconds,
             "before": summary(before), "after": summary(after), "rows_before": before, "rows_after": after}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from .device import DEVICE_CHOICES
 from .errors import InputError
 from .methods.options import add_axes, add_common, check_two_planes, plane_index, positive_int
-from .terminal import MethodLine, TrainingLine
+from .terminal import ProgressLine
 
 EXIT_BAD_INPUT = 2
 
@@ -169,7 +169,7 @@ def _cmd_restore(args) -> int:
         check_two_planes(stack, cls.name, args.input)
     method = load_method(cls.name, args.model, args.device)
     params = params_from_args(args, method.default_params())
-    bar = MethodLine(f"{cls.name} on {method.device_name}")
+    bar = ProgressLine(f"{cls.name} on {method.device_name}")
     if args.planes is not None:
         b, c = (check_plane_index(p, stack.n_planes) for p in args.planes)
         results = [bar.drive(method.restore(stack, b, params, partner=c))]
@@ -196,10 +196,10 @@ def _cmd_methods(args) -> int:
 def _cmd_batch(args) -> int:
     from .batch import (
         FAILED,
-        ProgressBar,
         Spec,
         connect,
         count_planes,
+        file_progress,
         plan,
         remove_partials,
         run_batch,
@@ -228,8 +228,10 @@ def _cmd_batch(args) -> int:
         workers = len(client.scheduler_info().get("workers", {}))
         print(f"{len(jobs)} files, {cls.name}, {workers} worker(s) at {client.scheduler.address}", file=sys.stderr)
         expected = {j.name: count_planes(j.source, args.axes) for j in jobs}
-        bar = ProgressBar(len(jobs), sum(expected.values()))
-        results = run_batch(jobs, spec, client, lambda r: bar.update(r, expected[r.file]))
+        line, report = ProgressLine(every=5), file_progress(len(jobs), sum(expected.values()))
+        results = run_batch(jobs, spec, client,
+                            lambda r: line.update(report(r, expected[r.file]), force=r.status == FAILED))
+        line.close()
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
@@ -250,14 +252,14 @@ def _cmd_train(args) -> int:
     if args.preset not in trainers:
         raise InputError(f"unknown preset {args.preset!r}; pass one of {', '.join(trainers)}")
     stacks = [read_stack(s, channel=args.channel, field=args.field, axes=args.axes) for s in args.stacks]
-    bar = TrainingLine()
+    bar = ProgressLine(args.preset)
     last = None
     for progress in trainers[args.preset].train_from_args(stacks, args):
         bar.update(progress)
         last = progress
     bar.close()
     if last is not None:
-        print(f"saved {args.output} after {last.step} steps on {last.device}", file=sys.stderr)
+        print(f"saved {args.output} after {last.done} steps on {last.device}", file=sys.stderr)
     else:
         card = read_card(args.output)
         print(f"{args.output} is already trained ({card.steps_done} of {card.steps_planned} steps, the same "

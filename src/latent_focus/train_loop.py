@@ -1,12 +1,12 @@
-"""The one resumable training loop every trainer runs, and the report it yields after each step.
+"""The one resumable training loop every trainer runs.
 
 A trainer builds its model, optimiser and sampler, then hands :func:`run_steps` a function that takes one
 optimisation step. The loop counts steps (or minutes), validates and saves every so many steps, yields a
-:class:`Progress` after each step, and when the generator is closed (Cancel) saves the last completed step
-before it stops. :class:`TrainSettings` is what every trainer's recipe holds; :func:`seeded` seeds a run,
-:func:`checkpoint_state` and :func:`resume` write and read what a checkpoint holds (written atomically by
-:func:`latent_focus.models.modelfile.save_checkpoint`), so a run started again with the same recipe continues
-where it stopped, with the same random streams.
+:class:`~latent_focus.progress.Progress` after each step, and when the generator is closed (Cancel) saves the
+last completed step before it stops. :class:`TrainSettings` is what every trainer's recipe holds;
+:func:`seeded` seeds a run, :func:`checkpoint_state` and :func:`resume` write and read what a checkpoint holds
+(written atomically by :func:`latent_focus.models.modelfile.save_checkpoint`), so a run started again with the
+same recipe continues where it stopped, with the same random streams.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .progress import Progress
 
 
 @dataclass
@@ -33,21 +35,6 @@ class TrainSettings:
     device: str = "auto"
     validate_every: int = 50
     checkpoint_every: int = 100
-
-
-@dataclass
-class Progress:
-    """One report from the training loop."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    val: dict[str, float] | None
-    elapsed_s: float
-    eta_s: float
-    device: str
-    checkpoint: str | None = None
-    done: bool = False
 
 
 def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str = "training") -> dict[str, float]:
@@ -102,19 +89,20 @@ def resume(ckpt: dict | None, model: torch.nn.Module, opt: torch.optim.Optimizer
 def run_steps(take_step: Callable[[int], tuple[dict, dict]], history: list, device: str, *, start: int = 0,
               steps: int | None = None, minutes: float | None = None, validate: Callable[[], dict] | None = None,
               validate_every: int = 50, save: Callable[[int], str | None] | None = None,
-              checkpoint_every: int = 100) -> Iterator[Progress]:
+              checkpoint_every: int = 100, summary: tuple[str, ...] = ("total",)) -> Iterator[Progress]:
     """Run ``take_step(step)`` from step ``start`` until ``steps`` (or ``minutes`` of work, whichever comes first).
 
     ``take_step`` takes one optimisation step from the 0-based ``step`` and returns its losses and any other values
     for the history. Every ``validate_every`` steps and at the end ``validate()`` adds its metrics; every
     ``checkpoint_every`` steps and at the end ``save(step)`` writes the run (its return is the report's
     ``checkpoint``). Each step appends ``{"step", losses, values, metrics}`` to ``history`` and yields a
-    :class:`Progress`. Closing the generator saves the last completed step (when ``save`` is given) and stops.
+    :class:`Progress` (in steps) whose message shows the ``summary`` keys of the step's losses and of the latest
+    validation. Closing the generator saves the last completed step (when ``save`` is given) and stops.
     """
     if steps is None and minutes is None:
         raise ValueError("run_steps needs steps or minutes")
     budget = math.inf if minutes is None else 60.0 * minutes
-    step, last_saved, elapsed = start, start, 0.0
+    step, last_saved, elapsed, latest = start, start, 0.0, {}
     t0 = time.perf_counter()
     try:
         while (steps is None or step < steps) and elapsed < budget:
@@ -124,14 +112,18 @@ def run_steps(take_step: Callable[[int], tuple[dict, dict]], history: list, devi
             done = step == steps or elapsed >= budget
             val = validate() if validate is not None and (step % validate_every == 0 or done) else None
             history.append({"step": step, **losses, **values, **(val or {})})
+            latest.update(val or {})
             saved = None
             if save is not None and (step % checkpoint_every == 0 or done):
                 saved, last_saved = save(step), step
             rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
             total = steps if minutes is None else step + int(max(0.0, budget - elapsed) * rate)
             total = total if steps is None else min(total, steps)
-            yield Progress(step, total, losses, val, elapsed, 0.0 if done else (total - step) / rate, device, saved,
-                           done=done)
+            shown = {**latest, **losses}
+            message = " ".join(f"{'loss' if k == 'total' else k} {shown[k]:.4g}" for k in summary if k in shown)
+            yield Progress(step, total, message, "step",
+                           losses=losses, val=val, elapsed_s=elapsed, eta_s=0.0 if done else (total - step) / rate,
+                           device=device, checkpoint=saved, finished=done)
     except GeneratorExit:
         if save is not None and step > last_saved:
             save(step)  # cancelled: keep the weights of the last completed step

@@ -27,18 +27,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import Stack
+from ..progress import Progress
 
 PAIR = "pair"
 PLANE = "plane"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress report of a running method or job: ``done`` of ``total`` units, and what it is doing."""
-
-    done: int
-    total: int
-    message: str = ""
 
 
 @dataclass
@@ -151,7 +143,7 @@ class Method:
     @classmethod
     def train_from_args(cls, stacks, args) -> Generator:
         """Train one of :attr:`train_presets` from ``latent-focus train``'s ``args``: a generator of
-        :class:`latent_focus.train_loop.Progress`."""
+        :class:`latent_focus.progress.Progress`."""
         raise NotImplementedError(f"{cls.name} trains no models")
 
     @property

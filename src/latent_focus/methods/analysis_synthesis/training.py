@@ -31,7 +31,8 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
-from ...train_loop import Progress, TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
 from .simulation import Sample, make_samples, make_settings
 
@@ -140,7 +141,7 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
           overwrite: bool = False, init: str | Path | None = None) -> Iterator[Progress]:
-    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.train_loop.Progress` a step.
+    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.progress.Progress` a step.
 
     ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
     that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the
@@ -202,4 +203,5 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
     model.train()
     yield from run_steps(take_step, history, dev_name, start=start, steps=recipe.steps,
                          validate=lambda: validate(model, val_batch, device), validate_every=recipe.validate_every,
-                         save=save, checkpoint_every=recipe.checkpoint_every)
+                         save=save, checkpoint_every=recipe.checkpoint_every,
+                         summary=("deblur", "kernel", "val_kernel_error", "val_gain_db"))

@@ -1,4 +1,4 @@
-"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.train_loop.Progress`.
+"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.progress.Progress`.
 
 The same reports as the latent model's trainer, so ``latent-focus train --preset disentangled`` and the
 training dock show progress, loss plot and Cancel unchanged: :func:`train` yields after every step,
@@ -28,7 +28,8 @@ from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.disentangled import join_latent, split_latent
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...train_loop import Progress, TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
 from .losses import LossWeights, delay_weight, disentangled_losses, mlvae_losses
 from .sampling import Source, prepare_sources, sample_batch, split_validation
@@ -222,7 +223,8 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
 
     yield from run_steps(take_step, history, dev_name, start=start, steps=config.steps,
                          validate=None if val_batch is None else lambda: validate(model, val_batch, config, beta),
-                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every)
+                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every,
+                         summary=("total", "val_total", "val_psnr_deblur"))
 
 
 def warm_start(model, source, name: str = "the model") -> int:

@@ -8,7 +8,7 @@ deblurring term, ``a`` decoded from Eq. 2's extrapolation of ``b`` and ``c``. Th
 from the planes' positions only, so no in-focus ground truth is needed: only which side of the sharpest
 plane each plane lies on (:func:`latent_focus.focus.find_focus`, or ``focus=``).
 
-:func:`adapt` is a generator that yields :class:`latent_focus.train_loop.Progress` after every step and stops
+:func:`adapt` is a generator that yields :class:`latent_focus.progress.Progress` after every step and stops
 after about ``minutes`` of work; closing it cancels, and nothing is written. At the end it writes a normal
 model folder whose :class:`~latent_focus.models.ModelCard` says it was adapted, to which stack, and from which
 model; ``latent-focus adapt`` and the napari panel's "Adapt to this stack" both drive it.
@@ -36,7 +36,8 @@ from ...io import Normalizer, Stack, check_plane_index, check_planes
 from ...models import PRESETS, find_model, load_model, read_card
 from ...models.modelfile import save_model
 from ...models.store import SHIPPED_DIR
-from ...train_loop import Progress, optimizer_step, run_steps, seeded
+from ...progress import Progress
+from ...train_loop import optimizer_step, run_steps, seeded
 from .losses import triplet_losses
 
 DEFAULT_MINUTES = 2.0
@@ -57,7 +58,7 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
           minutes: float = DEFAULT_MINUTES, *, steps: int | None = None, focus: int | None = None,
           planes=None, rows: tuple[int, int] | None = None, device: str = "auto",
           settings: AdaptSettings = AdaptSettings(), overwrite: bool = False) -> Iterator[Progress]:
-    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.train_loop.Progress` per step.
+    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.progress.Progress` per step.
 
     Parameters
     ----------
@@ -132,7 +133,7 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
     last = None
     for last in run_steps(take_step, [], dev_name, steps=steps, minutes=minutes):
         yield last
-    step, elapsed = last.step, last.elapsed_s
+    step, elapsed = last.done, last.elapsed_s
     net.eval()
     adapted = {"from": card.name or base_path.name, "from_weights_sha256": card.weights_sha256,
                "stack": stack.source or "array", "focus": focus, "planes": keep, "rows": [y0, y1],

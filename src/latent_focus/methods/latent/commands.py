@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
-from ...terminal import TrainingLine
+from ...terminal import ProgressLine
 from ..options import Command, add_common, argument_type, check_two_planes, describe, plane_index, positive_int
 from .params import LatentParams
 
@@ -154,14 +154,14 @@ def _cmd_adapt(args) -> int:
 
     stack = read_stack(args.stack, channel=args.channel, field=args.field, axes=args.axes)
     output = model_output(args.output)
-    bar = TrainingLine()
+    bar = ProgressLine("adapt")
     last = None
     for progress in adapt(stack, output, args.model, args.minutes, focus=args.focus, device=args.device,
                           overwrite=args.overwrite):
         bar.update(progress)
         last = progress
     bar.close()
-    print(f"saved {output}: {args.model or 'default'} adapted to {args.stack} in {last.step} steps "
+    print(f"saved {output}: {args.model or 'default'} adapted to {args.stack} in {last.done} steps "
           f"({last.elapsed_s:.0f} s on {last.device}); deblur with --model {model_argument(output)}", file=sys.stderr)
     return 0
 

@@ -24,7 +24,8 @@ from ...io import Normalizer, Stack, check_plane_index, check_planes
 from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...train_loop import Progress, TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
 from .losses import triplet_losses
 
@@ -233,7 +234,8 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
 
     yield from run_steps(take_step, history, dev_name, start=start, steps=config.steps,
                          validate=None if val_batch is None else lambda: _validate(model, val_batch, config, device),
-                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every)
+                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every,
+                         summary=("total", "val_total", "val_psnr_interp"))
 
 
 def _recipe(config: TrainConfig, sources: list[_Source]) -> dict:

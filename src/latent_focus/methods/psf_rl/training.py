@@ -2,8 +2,9 @@
 
 :func:`train_estimator` is a generator: it first simulates the samples (in chunks written to a cache folder
 inside the model folder, each from its own seed, so an interrupted run picks up where it stopped), then trains
-the CNN, checkpointing atomically every ``checkpoint_every`` steps, and yields :class:`TrainProgress` along the
-way. The same command started again resumes from the checkpoint; the cache is removed once training is done.
+the CNN, checkpointing atomically every ``checkpoint_every`` steps, and yields
+:class:`~latent_focus.progress.Progress` along the way (phase ``simulate``, then ``train``). The same command
+started again resumes from the checkpoint; the cache is removed once training is done.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ...files import atomic_write
 from ...io import Stack
 from ...models import ModelCard, build_model, save_model
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint
+from ...progress import Progress
 from ...train_loop import TrainSettings, checkpoint_state, run_steps, seeded
 from ...train_loop import resume as resume_run
 from .estimator import PRESET, decode_outputs, encode_targets, transform_targets
@@ -63,19 +65,6 @@ class EstimatorTrainConfig(TrainSettings):
             raise InputError("the recipe's modality differs from the run's; pass one --modality")
 
 
-@dataclass(frozen=True)
-class TrainProgress:
-    """One report: what phase, ``done`` of ``total``, the last loss, validation metrics and the ETA."""
-
-    phase: str  # "simulate" or "train"
-    done: int
-    total: int
-    loss: float | None = None
-    val: dict | None = None
-    eta_s: float = 0.0
-    device: str = "cpu"
-
-
 def content_planes(stacks: list[Stack]) -> list[np.ndarray]:
     """The planes of ``stacks`` that hold content: 99th percentile at least 30 % of the stack's brightest."""
     planes = []
@@ -109,7 +98,7 @@ def _chunk(contents, config: EstimatorTrainConfig, index: int, n: int, stream: i
     return patches, cond, target
 
 
-def _simulate(contents, config: EstimatorTrainConfig, cache: Path, key: str) -> Iterator[TrainProgress]:
+def _simulate(contents, config: EstimatorTrainConfig, cache: Path, key: str) -> Iterator[Progress]:
     jobs = [(0, i, min(CHUNK, config.samples - i * CHUNK)) for i in range(math.ceil(config.samples / CHUNK))]
     jobs += [(1, i, min(CHUNK, config.val_samples - i * CHUNK)) for i in range(math.ceil(config.val_samples / CHUNK))]
     cache.mkdir(parents=True, exist_ok=True)
@@ -117,7 +106,7 @@ def _simulate(contents, config: EstimatorTrainConfig, cache: Path, key: str) -> 
     total = config.samples + config.val_samples
     todo = [(s, i, n) for s, i, n in jobs if not _chunk_path(cache, key, s, i).is_file()]
     done = total - sum(n for _, _, n in todo)
-    yield TrainProgress("simulate", done, total)
+    yield Progress(done, total, unit="sample", phase="simulate")
     for stream, i, n in todo:
         p, c, t = _chunk(contents, config, i, n, stream)
         atomic_write(_chunk_path(cache, key, stream, i),
@@ -125,7 +114,7 @@ def _simulate(contents, config: EstimatorTrainConfig, cache: Path, key: str) -> 
         made += n
         done += n
         rate = made / max(time.perf_counter() - t0, 1e-9)
-        yield TrainProgress("simulate", done, total, eta_s=(total - done) / rate)
+        yield Progress(done, total, unit="sample", phase="simulate", eta_s=(total - done) / rate)
 
 
 def _chunk_path(cache: Path, key: str, stream: int, index: int) -> Path:
@@ -188,7 +177,7 @@ def predict(model, patches: torch.Tensor, cond: torch.Tensor, device, batch: int
 
 
 def train_estimator(content: list[Stack], output: str | Path, config: EstimatorTrainConfig | None = None,
-                    overwrite: bool = False, keep_data: bool = False) -> Iterator[TrainProgress]:
+                    overwrite: bool = False, keep_data: bool = False) -> Iterator[Progress]:
     """Simulate the samples, then train the estimator; writes ``output`` (weights, card, history)."""
     config = config or EstimatorTrainConfig()
     config.check()
@@ -246,8 +235,9 @@ def train_estimator(content: list[Stack], output: str | Path, config: EstimatorT
 
     for p in run_steps(take_step, history, dev_name, start=start, steps=config.steps,
                        validate=None if val_x is None else validate, validate_every=config.validate_every,
-                       save=save, checkpoint_every=config.checkpoint_every):
-        yield TrainProgress("train", p.step, p.total, p.losses["loss"], last_val, p.eta_s, dev_name)
+                       save=save, checkpoint_every=config.checkpoint_every, summary=("loss", "val_r2_defocus_waves")):
+        p.phase = "train"
+        yield p
     if not keep_data:
         shutil.rmtree(cache, ignore_errors=True)
 
