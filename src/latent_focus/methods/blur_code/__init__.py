@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...device import describe
 from ...engine import DEFAULT_TILE, LatentFocus
 from ...errors import InputError
 from ...io import Stack, check_plane_index
@@ -133,9 +134,9 @@ class BlurCodeMethod(Method):
         target = self.target(params)
         yield Progress(0, 2, "encoding")
         image = np.asarray(stack.data[plane], dtype=np.float32)
-        enc = self.engine.encode(image, self.engine.normalizer(stack.data), tile=params.tile)
+        enc = self.engine.encode(image, self.engine.normalizer(stack.data), plan=self.engine.plan(params.tile))
         own = self.axis.value(mean_code(enc))
-        info = {"method": self.name, "model": self.engine.name, "device": self.engine.device_name, "plane": plane,
+        info = {"method": self.name, "model": self.engine.name, "device": describe(enc.plan.device), "plane": plane,
                 "blur_code": round(own, 6), "in_focus_code": round(self.axis.focus_value, 6),
                 "target_code": round(self.axis.value(target), 6), "decoding": self.decoding(params)}
         yield Progress(1, 2, "decoding")

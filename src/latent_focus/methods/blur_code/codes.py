@@ -87,7 +87,7 @@ def with_code(enc: Encoded, code) -> Encoded:
         identity, old = split_latent(z)
         new = torch.as_tensor(np.asarray(code, dtype=np.float32), dtype=old.dtype, device=old.device)
         latents.append(join_latent(identity, new.reshape(1, -1).expand_as(old).contiguous()))
-    return Encoded(latents, enc.boxes, enc.shape, enc.overlap, enc.normalizer, enc.tile)
+    return Encoded(latents, enc.boxes, enc.shape, enc.overlap, enc.normalizer, enc.plan)
 
 
 def decode_with(engine: LatentFocus, enc: Encoded, code, residual: bool, plane: np.ndarray | None = None,

@@ -62,7 +62,7 @@ class StackPlanes:
 
     def default_rule(self, b: int, c: int, alpha: float):
         """Plane ``b`` deblurred with ``c`` as the ``latent`` method does by default: normalised, and its rule."""
-        params = LatentParams(alpha=alpha, strength=DEFAULT_RULE, tile=self.job.tile)
+        params = LatentParams(alpha=alpha, strength=DEFAULT_RULE, tile=self.job.plan.tile)
         result = self.job.with_params(params).restore(b, c)
         return self.norm.normalize(result.image), result.info["rule"]
 
