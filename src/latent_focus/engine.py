@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +21,7 @@ from .errors import InputError
 from .io import Normalizer, check_planes
 from .latent import damp_alpha, extrapolate, interpolate, map_parts, parts
 from .models import find_model, load_model
+from .progress import Progress, run
 from .tiling import plan_tiles, stitch
 
 DEFAULT_TILE = 1024
@@ -159,10 +161,16 @@ class LatentFocus:
 
     def encode_many(self, planes, normalizer: Normalizer, scale: float = 1.0,
                     plan: Plan | None = None) -> list[Encoded]:
+        """Latents of several planes of one size with one plan; see :meth:`encode_steps`."""
+        return run(self.encode_steps(planes, normalizer, scale, plan))
+
+    def encode_steps(self, planes, normalizer: Normalizer, scale: float = 1.0,
+                     plan: Plan | None = None) -> Generator[Progress, None, list[Encoded]]:
         """Latents of several planes of one size with one plan, so that they can be mixed.
 
-        On a GPU out-of-memory error every plane is encoded again with half the tile (down to 256 px),
-        then on the CPU.
+        A generator yielding a :class:`~latent_focus.progress.Progress` after each tile (closing it stops there).
+        On a GPU out-of-memory error every plane is encoded again with half the tile (down to 256 px), then on
+        the CPU.
         """
         xs = []
         for plane in planes:
@@ -177,33 +185,43 @@ class LatentFocus:
             raise InputError("the planes differ in size; pass planes of one stack")
         h, w = xs[0].shape[-2:]
         plan = self.plan() if plan is None else plan
-        with self.lock:
-            while True:
-                boxes = plan_tiles(h, w, plan.tile, self.overlap)
-                model = self._model_on(plan.device)
-                try:
-                    return [Encoded([self._run(model.encode, self._pad(x[..., y0:y1, x0:x1]).to(plan.device),
-                                               plan.device) for y0, y1, x0, x1 in boxes],
-                                    boxes, (h, w), self.overlap, normalizer, plan) for x in xs]
-                except torch.cuda.OutOfMemoryError:
-                    torch.cuda.empty_cache()
-                    plan = plan.smaller(self.MIN_TILE)
+        while True:
+            boxes = plan_tiles(h, w, plan.tile, self.overlap)
+            latents = []
+            try:
+                for x in xs:
+                    latents.append([])
+                    for y0, y1, x0, x1 in boxes:
+                        tile = self._pad(x[..., y0:y1, x0:x1]).to(plan.device)
+                        with self.lock:
+                            latents[-1].append(self._run(self._model_on(plan.device).encode, tile, plan.device))
+                        yield Progress(sum(map(len, latents)), len(xs) * len(boxes), "encoding")
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                plan = plan.smaller(self.MIN_TILE)
+                continue
+            return [Encoded(z, boxes, (h, w), self.overlap, normalizer, plan) for z in latents]
 
     def decode(self, enc: Encoded) -> np.ndarray:
+        """Decode latents to a (y, x) plane in the input's intensity units; see :meth:`decode_steps`."""
+        return run(self.decode_steps(enc))
+
+    def decode_steps(self, enc: Encoded) -> Generator[Progress, None, np.ndarray]:
         """Decode latents to a (y, x) plane in the input's intensity units (the rest on the CPU after a GPU
-        out-of-memory error)."""
+        out-of-memory error); yields a :class:`~latent_focus.progress.Progress` after each tile."""
         h, w = enc.shape
         device = enc.plan.device
         outs = []
-        with self.lock:
-            for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
+        for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
+            with self.lock:
                 try:
                     out = self._run(self._model_on(device).decode, map_parts(lambda t: t.to(device), z), device)
                 except torch.cuda.OutOfMemoryError:
                     torch.cuda.empty_cache()
                     device = torch.device("cpu")
                     out = self._run(self._model_on(device).decode, map_parts(lambda t: t.cpu(), z), device)
-                outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
+            outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
+            yield Progress(len(outs), len(enc.boxes), "decoding")
         plane = stitch(outs, enc.boxes, h, w, enc.overlap) if len(outs) > 1 else outs[0]
         return enc.normalizer.denormalize(plane)
 

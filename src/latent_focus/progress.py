@@ -8,7 +8,9 @@ report, and widgets listen on ``status.events.<field>``. The command line draws 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from psygnal import evented
 
@@ -46,3 +48,14 @@ class Progress:
             if f.name != "done":
                 setattr(self, f.name, getattr(report, f.name))
         self.done = report.done
+
+
+def run(gen: Generator[Progress, None, Any], on_progress: Callable[[Progress], None] | None = None) -> Any:
+    """Exhaust a job's generator synchronously and return its result (``on_progress(p)`` sees each report)."""
+    try:
+        while True:
+            p = next(gen)
+            if on_progress is not None:
+                on_progress(p)
+    except StopIteration as stop:
+        return stop.value

@@ -12,7 +12,7 @@ A method is a subclass of :class:`Method` with
 * ``restore(stack, plane, params, partner=None)``: a generator that yields :class:`Progress` and returns a
   :class:`Restored`. Closing the generator cancels it.
 
-:func:`run` exhausts such a generator synchronously, as tests and scripts do.
+:func:`latent_focus.progress.run` (also :func:`latent_focus.methods.run`) exhausts such a generator synchronously.
 """
 
 from __future__ import annotations
@@ -200,15 +200,3 @@ class _closing:
     def __exit__(self, *exc):
         self.gen.close()
         return False
-
-
-def run(gen: Generator[Progress, None, Any], on_progress=None) -> Any:
-    """Exhaust a method's generator synchronously and return its result (``on_progress(p)`` sees each report)."""
-    try:
-        while True:
-            p = next(gen)
-            if on_progress is not None:
-                on_progress(p)
-    except StopIteration as stop:
-        return stop.value
-

@@ -73,17 +73,21 @@ class LatentMethod(Method):
         """Deblur ``plane`` (B) with ``partner`` (C), or with its neighbour further from focus when None."""
         job = StackJob(self.engine, stack, params)
         yield Progress(0, 1, "encoding")
-        result = job.restore(check_plane_index(plane, stack.n_planes),
-                             None if partner is None else check_plane_index(partner, stack.n_planes))
-        yield Progress(1, 1, "decoded")
-        return result
+        return (yield from job.restore_steps(check_plane_index(plane, stack.n_planes),
+                                             None if partner is None else check_plane_index(partner, stack.n_planes)))
 
     def restore_planes(self, stack: Stack, planes: list[int], params: LatentParams):
         """Deblur each plane with its neighbour further from focus; neighbouring planes share their latents."""
         job = StackJob(self.engine, stack, params)
         results = []
         for k, p in enumerate(planes):
-            results.append(job.restore(check_plane_index(p, stack.n_planes), None))
+            gen = job.restore_steps(check_plane_index(p, stack.n_planes), None)
+            try:
+                while True:
+                    step = next(gen)
+                    yield Progress(k, len(planes), f"plane {p}: {step.message}")
+            except StopIteration as stop:
+                results.append(stop.value)
             job.keep_only(planes[k + 1:k + 2])
             yield Progress(k + 1, len(planes), f"plane {p}")
         return results

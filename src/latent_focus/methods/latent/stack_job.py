@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,8 +18,9 @@ from ...engine import Encoded, LatentFocus, Plan
 from ...errors import InputError
 from ...focus import deblur_pair, find_focus
 from ...io import Normalizer, Stack, check_plane_index, plane_positions
-from ...latent import Step, alpha_from_defocus, resolve_step, step_to_eq2
+from ...latent import alpha_from_defocus, parse_strength, resolve_step, step_to_eq2
 from ...metrics import noise_sigma
+from ...progress import Progress, run
 from ..base import Restored
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ class StackJob:
         self.plan = engine.plan(params.tile)  # where each call starts; a call that runs out of GPU memory goes on
         self._latents: dict[tuple[int, Plan], Encoded] = {}  # with a smaller plan, kept under that plan
         self._recon: dict[tuple[int, Plan], np.ndarray] = {}
-        self._measured: dict[tuple[int, Plan], float] = {}  # the default rule's measurement by plane
 
     def with_params(self, params: LatentParams) -> "StackJob":
         """The same job with other parameters, sharing the latents and reconstructions already computed."""
@@ -52,14 +53,18 @@ class StackJob:
         return job
 
     def latents(self, planes, plan: Plan | None = None) -> list[Encoded]:
+        """The latents of ``planes``; see :meth:`latents_steps`."""
+        return run(self.latents_steps(planes, plan))
+
+    def latents_steps(self, planes, plan: Plan | None = None) -> Generator[Progress, None, list[Encoded]]:
         """The latents of ``planes``, all with one plan: ``plan`` (default: the job's), or the smaller one that
-        encoding them needed (GPU memory)."""
+        encoding them needed (GPU memory). Yields after each tile encoded."""
         plan = self.plan if plan is None else plan
         missing = [i for i in dict.fromkeys(planes) if (i, plan) not in self._latents]
         if missing:
-            encoded = self.engine.encode_many([self.stack.data[i] for i in missing], self.norm, plan=plan)
+            encoded = yield from self.engine.encode_steps([self.stack.data[i] for i in missing], self.norm, plan=plan)
             if encoded[0].plan != plan:  # the GPU ran out of memory: encode every plane of this call alike
-                return self.latents(planes, encoded[0].plan)
+                return (yield from self.latents_steps(planes, encoded[0].plan))
             self._latents.update({(i, plan): z for i, z in zip(missing, encoded)})
         return [self._latents[i, plan] for i in planes]
 
@@ -74,6 +79,12 @@ class StackJob:
                 del cache[key]
 
     def restore(self, plane: int, partner: int | None) -> Restored:
+        """Deblur ``plane`` with ``partner`` (or its neighbour further from focus); see :meth:`restore_steps`."""
+        return run(self.restore_steps(plane, partner))
+
+    def restore_steps(self, plane: int, partner: int | None) -> Generator[Progress, None, Restored]:
+        """Deblur ``plane`` with ``partner`` (or its neighbour further from focus), yielding after each tile
+        encoded or decoded (closing it stops there)."""
         rel = self.pos - self.pos[self.focus]
         unit = "um" if self.known_z else "planes"
         info = {"method": "latent", "plane": plane, "model": self.engine.name, "focus_plane": self.focus,
@@ -95,41 +106,38 @@ class StackJob:
                 raise InputError(f"--planes needs two different planes; got {plane} twice")
             sharper, blurrier = plane, partner
             alpha = self.params.alpha if self.params.alpha is not None else _alpha(rel, sharper, blurrier)
-        zb, zc, z_start = self.latents([sharper, blurrier, plane])
+        zb, zc, z_start = yield from self.latents_steps([sharper, blurrier, plane])
         plan = z_start.plan
-        step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(plane, plan))
-        image = self._decode(plane, zb, zc, z_start, alpha, step)
+        auto = parse_strength(self.params.strength) == "auto"
+        recon = (yield from self._reconstruction_steps(plane, plan)) if auto else None
+        step = resolve_step(self.params.strength, self.engine.strength, lambda: self._sigmas(plane, recon))
+        if step.strength == 0:
+            out = recon if recon is not None else (yield from self._reconstruction_steps(plane, plan))
+        else:
+            out = yield from self.engine.decode_steps(step_to_eq2(z_start, zb, zc, alpha, step.strength))
+        if step.residual:
+            out = self.stack.data[plane] + out - recon
         info.update(planes=[sharper, blurrier], alpha=round(float(alpha), 6), device=describe(plan.device),
                     strength=round(step.strength, 6), decoding="residual" if step.residual else "plain",
                     rule=step.rule)
-        return Restored(image, info)
+        return Restored(np.asarray(out, dtype=np.float32), info)
 
     def reconstruction(self, i: int, plan: Plan | None = None) -> np.ndarray:
         """``D(E(x_i))`` in input units, decoded once per plane (and plan)."""
-        z = self.latents([i], plan)[0]
+        return run(self._reconstruction_steps(i, plan))
+
+    def _reconstruction_steps(self, i: int, plan: Plan | None) -> Generator[Progress, None, np.ndarray]:
+        z = (yield from self.latents_steps([i], plan))[0]
         if (i, z.plan) not in self._recon:
-            self._recon[i, z.plan] = self.engine.decode(z)
+            self._recon[i, z.plan] = yield from self.engine.decode_steps(z)
         return self._recon[i, z.plan]
 
-    def _sigmas(self, start: int, plan: Plan) -> float:
-        """Reconstruction residual of ``start`` in its noise sigmas (measured once per plane)."""
-        if (start, plan) not in self._measured:
-            x = self.norm.normalize(self.stack.data[start])
-            rec = self.norm.normalize(self.reconstruction(start, plan))
-            self._measured[start, plan] = float(np.sqrt(np.mean((x - rec) ** 2))) / max(noise_sigma(x), 1e-6)
-        return self._measured[start, plan]
+    def _sigmas(self, start: int, recon: np.ndarray) -> float:
+        """Reconstruction residual of plane ``start`` (``recon``: its reconstruction) in its noise sigmas."""
+        x = self.norm.normalize(self.stack.data[start])
+        rec = self.norm.normalize(recon)
+        return float(np.sqrt(np.mean((x - rec) ** 2))) / max(noise_sigma(x), 1e-6)
 
-    def _decode(self, start: int, zb: Encoded, zc: Encoded, z_start: Encoded, alpha: float, step: Step) -> np.ndarray:
-        """``z_start + s * (z_focus - z_start)`` decoded (``z_start``: plane ``start``'s latent), with ``z_focus``
-        from Eq. 2 on (``zb``, ``zc``)."""
-        plan = z_start.plan
-        if step.strength == 0:
-            out = self.reconstruction(start, plan)
-        else:
-            out = self.engine.decode(step_to_eq2(z_start, zb, zc, alpha, step.strength))
-        if step.residual:
-            out = self.stack.data[start] + out - self.reconstruction(start, plan)
-        return np.asarray(out, dtype=np.float32)
 
 def _alpha(rel: np.ndarray, b: int, c: int) -> float:
     """``1 - d_B/d_C`` for planes B and C of one side of focus; a clear error otherwise."""
