@@ -244,8 +244,8 @@ def run_case(spec: dict) -> dict:
     import numpy as np
     import torch
 
+    from latent_focus.methods.latent.losses import triplet_losses
     from latent_focus.models import build_model
-    from latent_focus.training import triplet_losses
 
     torch.manual_seed(0)
     device = torch.device(spec["device"])
@@ -290,7 +290,7 @@ def run_case(spec: dict) -> dict:
         batch = torch.rand(3, b, 1, crop, crop, device=device)
         alpha = torch.full((b,), TRAIN_ALPHA, device=device)
 
-        def fn():  # one step of latent_focus.training.train (bf16 autocast on CUDA, as train() does)
+        def fn():  # one step of latent_focus.methods.latent.train (bf16 autocast on CUDA, as train() does)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
                 terms = triplet_losses(model, batch, alpha, "direct")
             opt.zero_grad(set_to_none=True)
@@ -523,7 +523,7 @@ def render(report: dict) -> str:
         lines.append("")
     lines.append(f"Peak mem: rise above the resident model and inputs during the timed runs "
                  f"(CPU: {report.get('cpu_mem_method', 'VmHWM')}; CUDA: max_memory_allocated). "
-                 f"Train step: latent_focus.training.triplet_losses(..., 'direct') + Adam, "
+                 f"Train step: latent_focus.methods.latent.losses.triplet_losses(..., 'direct') + Adam, "
                  f"batch (3, {TRAIN_BATCH}, 1, {TRAIN_CROP}, {TRAIN_CROP}). Engine deblur: LatentFocus.deblur "
                  f"on two planes (normalise, tile, 2 encodes, latent extrapolation, decode, denormalise). "
                  f"Total wall time {report['total_wall_s']:.0f} s.")

@@ -16,7 +16,7 @@ strength) and ``eq2`` (Eq. 2), plain and residual (``x_B + D(z') - D(z_B)``), ``
 Stacks without z spacing use plane units, and the table says so. A series whose stack the model was
 trained on (its card's training data) is scored only with a model trained without it (``--leave-out``),
 and the table says so. ``--adapt`` instead adapts the model to each stack with the planes within two
-steps of focus left out (``latent_focus.adapt``), then deblurs pairs whose B is one of those planes,
+steps of focus left out (``latent_focus.methods.latent.adapt``), then deblurs pairs whose B is one of those planes,
 before and after (one table).
 """
 
@@ -35,13 +35,13 @@ import numpy as np
 import tifffile
 
 from latent_focus.errors import InputError
-from latent_focus.evaluate import latent_cases
 from latent_focus.focus import deblur_pairs, triplets_for
 from latent_focus.io import Normalizer, Stack, plane_positions, read_stack
 from latent_focus.methods import PAIR, load_method, run
-from latent_focus.methods.richardson_lucy.deconvolution import bead_psf, optics_psf, richardson_lucy
+from latent_focus.methods.latent.evaluation import latent_cases
 from latent_focus.metrics import psnr, ssim
 from latent_focus.models import find_model, read_card
+from latent_focus.optics.deconvolution import bead_psf, optics_psf, richardson_lucy
 
 REPO = Path(__file__).resolve().parents[1]
 MODALITIES = ("widefield", "brightfield", "light-sheet", "bead")
@@ -243,7 +243,7 @@ def _has_triplets(loaded: Loaded, planes: list[int]) -> bool:
 
 def adapt_series(loaded: Loaded, model: str | None, minutes: float, device: str, folder: Path) -> dict:
     """Adapt ``model`` to one series without its scored planes; score those pairs before and after."""
-    from latent_focus.adapt import adapt
+    from latent_focus.methods.latent.adapt import adapt
 
     split = adapt_split(loaded)
     if split["protocol"] is None:
@@ -267,7 +267,7 @@ def adapt_series(loaded: Loaded, model: str | None, minutes: float, device: str,
     after = score_series(scored, load_method("latent", str(out), device), pairs=pairs)
     return {"series": loaded.series.key, "modality": loaded.series.modality, "protocol": split["protocol"],
             "adapt_planes": split["adapt_planes"], "scored_B": split["scored_B"], "pairs": len(pairs),
-            "steps": last.step if last else 0, "seconds": seconds,
+            "steps": last.done if last else 0, "seconds": seconds,
             "before": summary(before), "after": summary(after), "rows_before": before, "rows_after": after}
 
 

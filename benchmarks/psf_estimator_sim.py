@@ -26,14 +26,14 @@ from latent_focus.io import read_stack
 from latent_focus.methods import load_method
 from latent_focus.methods.psf_rl.estimator import structure_score
 from latent_focus.methods.psf_rl.sampling import normalize_patches
-from latent_focus.methods.psf_rl.simulation import Recipe, simulate_sample
+from latent_focus.methods.psf_rl.simulation import SimulationRecipe, simulate_sample
 from latent_focus.methods.psf_rl.training import predict, r2_scores
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = (30.0, 100.0, 1000.0, 10000.0)
 
 
-def samples(content, recipe: Recipe, n: int, seed: int):
+def samples(content, recipe: SimulationRecipe, n: int, seed: int):
     out = [simulate_sample(content, np.random.default_rng([seed, k]), recipe) for k in range(n)]
     patches = torch.from_numpy(np.stack([o[0] for o in out]))[:, None]
     cond = torch.from_numpy(np.stack([o[1] for o in out]))
@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     method = load_method("psf-rl", args.model, "cpu")
     est_model = method.estimator(args.modality)
     trained = est_model.card.training["recipe"]["recipe"]
-    base = Recipe(modality=args.modality, max_waves=trained["max_waves"], max_astig=trained["max_astig"])
+    base = SimulationRecipe(modality=args.modality, max_waves=trained["max_waves"], max_astig=trained["max_astig"])
     rows = {}
     cases = [(f"{level:g} photons", replace(base, photons=(level, level))) for level in LEVELS]
     cases.append(("ideal (10000 photons, no astigmatism, no haze, even illumination)",

@@ -29,9 +29,9 @@ from latent_focus.io import Normalizer
 from latent_focus.methods import load_method, run
 from latent_focus.methods.psf_rl import PsfRLParams
 from latent_focus.methods.richardson_lucy import RLParams
-from latent_focus.methods.richardson_lucy.deconvolution import richardson_lucy
 from latent_focus.metrics import psnr, ssim
 from latent_focus.optics import born_wolf_psf
+from latent_focus.optics.deconvolution import richardson_lucy
 from psf_rl_series import load_series
 
 OFFSETS = {"neubias": (-10, -6, -4, -2, 2, 4, 6, 10), "bead": (-8, -4, -2, 2, 4, 8),

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from evaluate_models import REPO, SERIES
-from latent_focus.evaluate import StackPlanes
 from latent_focus.latent import extrapolate
+from latent_focus.methods.latent.evaluation import StackPlanes
 from latent_focus.metrics import psnr
 from step_sweep import load_engine, load_series
 

@@ -24,9 +24,9 @@ import numpy as np
 from evaluate_models import REPO, SERIES, load
 from latent_focus.engine import LatentFocus
 from latent_focus.errors import InputError
-from latent_focus.evaluate import StackPlanes
 from latent_focus.io import read_stack
 from latent_focus.latent import combine, eq2_step
+from latent_focus.methods.latent.evaluation import StackPlanes
 
 STEPS = np.round(np.concatenate([np.arange(0, 1, 0.05), np.arange(1, 3, 0.25), np.arange(3, 5.01, 0.5)]), 2)
 COLUMNS = ["eq2", "calibrated", "reconstruction", "best"]

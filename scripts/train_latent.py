@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from latent_focus.io import read_stack
+from latent_focus.methods.latent.training import TrainConfig, train
 from latent_focus.models.modelfile import WEIGHTS
-from latent_focus.training import TrainConfig, train
 
 
 def sim_series(folder: Path) -> list[tuple]:
@@ -82,14 +82,14 @@ def main(argv=None) -> None:
     snapshots = args.out / "snapshots"
     print(f"{len(sims)} simulated and {len(reals)} real stacks; real share {share:g}", flush=True)
     for progress in train(stacks, args.out, config, init=args.init, focus=focus, weights=weights):
-        if progress.step % 50 == 0:
+        if progress.done % 50 == 0:
             val = progress.val or {}
-            print(f"step {progress.step}/{progress.total} loss {progress.losses['total']:.4f} "
+            print(f"step {progress.done}/{progress.total} loss {progress.losses['total']:.4f} "
                   + " ".join(f"{k} {v:.4f}" for k, v in val.items())
                   + f" eta {progress.eta_s / 60:.0f} min", flush=True)
-        if progress.checkpoint and progress.step % args.snapshot_every == 0:
+        if progress.checkpoint and progress.done % args.snapshot_every == 0:
             snapshots.mkdir(exist_ok=True)
-            shutil.copyfile(args.out / WEIGHTS, snapshots / f"step_{progress.step:05d}.pt")
+            shutil.copyfile(args.out / WEIGHTS, snapshots / f"step_{progress.done:05d}.pt")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def blurred_stack() -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, blurred_stack) -> Path:
     """A tiny model trained for a few steps (enough to exercise every code path)."""
-    from latent_focus.training import TrainConfig, train
+    from latent_focus.methods.latent.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     cfg = TrainConfig(preset="tiny", steps=6, batch_size=2, crop=64, device="cpu",
@@ -45,3 +45,25 @@ def tiny_model(tmp_path_factory, blurred_stack) -> Path:
     for _ in train([blurred_stack], out, cfg):
         pass
     return out
+
+
+@pytest.fixture(scope="session")
+def method_models(tmp_path_factory, tiny_model, blurred_stack) -> dict:
+    """A small model (trained for a few steps) for each method that needs one; the others load their shipped
+    weights or none."""
+    from latent_focus.io import Stack
+    from latent_focus.methods.analysis_synthesis.training import Recipe
+    from latent_focus.methods.analysis_synthesis.training import train as train_pair
+    from latent_focus.methods.blur_code.training import BlurCodeConfig
+    from latent_focus.methods.blur_code.training import train as train_blur_code
+
+    folder = tmp_path_factory.mktemp("method_models")
+    recipe = Recipe(preset="analysis-synthesis-tiny", steps=2, batch_size=2, crop=48, settings=4, val_samples=2,
+                    validate_every=2, checkpoint_every=2, device="cpu")
+    for _ in train_pair([Stack(blurred_stack[:1].copy())], folder / "pair", recipe):
+        pass
+    config = BlurCodeConfig(steps=2, batch_size=2, crop=32, device="cpu", validate_every=2, checkpoint_every=2,
+                            delay=2)
+    for _ in train_blur_code([blurred_stack], folder / "blur-code", config, focus=[0]):
+        pass
+    return {"latent": tiny_model, "analysis-synthesis": folder / "pair", "blur-code": folder / "blur-code"}

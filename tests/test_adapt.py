@@ -11,21 +11,21 @@ import pytest
 import tifffile
 import torch
 
-from latent_focus.adapt import adapt
 from latent_focus.engine import LatentFocus
 from latent_focus.errors import InputError
 from latent_focus.io import Stack
+from latent_focus.methods.latent.adapt import adapt
 from latent_focus.models import find_model, load_model, read_card
-from latent_focus.training import Progress
+from latent_focus.progress import Progress
 
 
 def test_adapt_writes_a_model_whose_card_says_what_it_was_adapted_from(tiny_model, blurred_stack, tmp_path):
     out = tmp_path / "adapted"
     stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs.tif")
     reports = list(adapt(stack, out, tiny_model, minutes=5, steps=3, focus=0, device="cpu"))
-    assert [p.step for p in reports] == [1, 2, 3]
+    assert [p.done for p in reports] == [1, 2, 3]
     assert all(isinstance(p, Progress) and p.total == 3 and np.isfinite(p.losses["total"]) for p in reports)
-    assert reports[-1].done and not reports[0].done and "extrap" in reports[-1].losses
+    assert reports[-1].finished and not reports[0].finished and "extrap" in reports[-1].losses
 
     card = read_card(out)
     base = read_card(tiny_model)
@@ -55,7 +55,7 @@ def test_closing_the_generator_cancels_and_writes_nothing(tiny_model, blurred_st
     out = tmp_path / "cancelled"
     gen = adapt(blurred_stack, out, tiny_model, minutes=5, focus=0, device="cpu")
     first = next(gen)
-    assert first.step == 1 and first.total >= 1
+    assert first.done == 1 and first.total >= 1
     gen.close()
     assert not out.exists() and list(tmp_path.iterdir()) == []
 

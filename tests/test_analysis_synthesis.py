@@ -32,7 +32,7 @@ def tiny_pair(tmp_path_factory, content):
     recipe = Recipe(preset="analysis-synthesis-tiny", steps=3, batch_size=2, crop=48, settings=4, val_samples=2,
                     validate_every=3, checkpoint_every=2, device="cpu")
     progress = list(train([content], out, recipe))
-    assert [p.step for p in progress] == [1, 2, 3] and progress[-1].done
+    assert [p.done for p in progress] == [1, 2, 3] and progress[-1].finished
     return out
 
 
@@ -106,7 +106,7 @@ def test_training_resumes_and_writes_a_card(tmp_path, content, tiny_pair):
     gen = train([content], out, recipe)
     next(gen), next(gen), next(gen)
     gen.close()  # cancelled after step 3: the checkpoint holds it
-    assert [p.step for p in train([content], out, recipe)] == [4]
+    assert [p.done for p in train([content], out, recipe)] == [4]
     with pytest.raises(InputError, match="another model"):
         next(train([content], out, Recipe(preset="analysis-synthesis-tiny", seed=1, device="cpu")))
 

@@ -55,8 +55,8 @@ def test_step_sweep_agrees_with_evaluate(tiny_model, blurred_stack):
     finally:
         sys.path.remove(str(BENCH.parent))
     from latent_focus.engine import LatentFocus
-    from latent_focus.evaluate import evaluate_stack
     from latent_focus.io import Stack
+    from latent_focus.methods.latent.evaluation import evaluate_stack
 
     engine = LatentFocus(tiny_model, "cpu")
     engine.strength = 0.4  # as a calibrated card would set it
@@ -109,10 +109,10 @@ def _script(name: str):
 
 def test_latent_columns_are_what_the_latent_method_returns(tiny_model, blurred_stack):
     """Each latent column of the benchmark is the latent method's own result for that pair and setting."""
-    from latent_focus.evaluate import latent_cases
     from latent_focus.io import Stack
     from latent_focus.methods import load_method, run
     from latent_focus.methods.latent import LatentParams, StackJob
+    from latent_focus.methods.latent.evaluation import latent_cases
     from latent_focus.metrics import psnr
 
     stack = Stack(blurred_stack, None, None, blurred_stack.dtype, "blobs")
@@ -201,7 +201,7 @@ def test_step_direction_rows(tiny_model, blurred_stack):
 def test_benchmark_scores_real_series_and_refuses_stacks_the_model_saw(shared_data, tmp_path):
     """Plane units where the spacing is unknown; a stack in a model's training data only in a leave-out run."""
     from latent_focus.io import read_stack
-    from latent_focus.training import TrainConfig, train
+    from latent_focus.methods.latent.training import TrainConfig, train
 
     yeast = read_stack(shared_data / "baby_brightfield_yeast_evolve_testA" / "stack.tif")
     seen = tmp_path / "seen"

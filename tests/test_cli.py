@@ -63,7 +63,7 @@ def test_deblur_strength_takes_that_fraction_of_the_step(tmp_path, stack_file, t
 def test_calibrate_writes_a_new_model_with_the_fitted_strength(tmp_path, stack_file, tiny_model, capsys):
     import json
 
-    from latent_focus.cli import STRENGTHS
+    from latent_focus.methods.latent.commands import STRENGTHS
 
     before = {p.name: p.read_bytes() for p in tiny_model.iterdir()}
     out = tmp_path / "calibrated"

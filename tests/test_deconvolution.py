@@ -8,14 +8,14 @@ import tifffile
 
 from conftest import SHARED_DATA as SHARED
 from latent_focus.errors import InputError
-from latent_focus.methods.richardson_lucy.deconvolution import (
+from latent_focus.optics import born_wolf_psf, fft_convolve
+from latent_focus.optics.deconvolution import (
     bead_psf,
     estimate_defocus_psf,
     optics_psf,
     richardson_lucy,
     richardson_lucy_tiled,
 )
-from latent_focus.optics import born_wolf_psf, fft_convolve
 from latent_focus.simulate import defocus_stack
 from latent_focus.tiling import plan_tiles
 

@@ -157,7 +157,7 @@ def test_pairs_share_identity_within_a_field_and_blur_within_a_couple():
 def test_training_writes_a_card_with_the_in_focus_code_and_resumes_identically(tmp_path, stacks):
     config = _config(steps=2, checkpoint_every=1)
     whole = list(train(stacks, tmp_path / "whole", config, focus=[3, 3]))
-    assert [p.step for p in whole] == [1, 2] and whole[-1].done
+    assert [p.done for p in whole] == [1, 2] and whole[-1].finished
     assert whole[1].losses.keys() >= {"rec", "cross", "cont", "cons", "total"}
     card = read_card(tmp_path / "whole")
     assert card.preset == "disentangled" and card.steps_done == 2
@@ -171,7 +171,7 @@ def test_training_writes_a_card_with_the_in_focus_code_and_resumes_identically(t
     next(gen), gen.close()
     assert (tmp_path / "parts" / CHECKPOINT).is_file() and read_card(tmp_path / "parts").steps_done == 1
     rest = list(train(stacks, tmp_path / "parts", config, focus=[3, 3]))
-    assert [p.step for p in rest] == [2]
+    assert [p.done for p in rest] == [2]
     a, _ = load_model(tmp_path / "whole")
     b, _ = load_model(tmp_path / "parts")
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from latent_focus import LatentFocus, extrapolate, interpolate
+from latent_focus.engine import Plan
 from latent_focus.models import ModelCard, build_model, save_model
 from latent_focus.tiling import plan_tiles
 
@@ -96,10 +97,39 @@ def test_out_of_memory_between_two_encodes_keeps_one_tile_plan(tiny_model):
     engine.model.encode = _FailsOnce(engine.model.encode, tiles_per_plane + 1)  # first tile of plane C
     out = engine.deblur(planes[0], planes[1], 0.5, norm)
     assert out.shape == (600, 600) and np.isfinite(out).all()
-    assert engine.tile == 512  # the engine keeps no per-call state
+    assert engine.tile == 512 and engine.plan() == Plan(512, torch.device("cpu"))  # no per-call state
     reference = LatentFocus(tiny_model, "cpu", tile=256)
     expected = reference.deblur(planes[0], planes[1], 0.5, reference.normalizer(planes))
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_a_plan_shrinks_its_tile_then_moves_to_the_cpu():
+    plan = Plan(1024, torch.device("cuda"))
+    assert plan.smaller(256) == Plan(512, torch.device("cuda"))
+    assert Plan(256, torch.device("cuda")).smaller(256) == Plan(256, torch.device("cpu"))
+
+
+def test_out_of_memory_in_a_stack_job_changes_only_that_call(tiny_model):
+    """Before: the job reset its tile and emptied its caches in the middle of a restore, for all later calls."""
+    from latent_focus.io import Stack
+    from latent_focus.methods.latent import LatentParams, StackJob
+
+    rng = np.random.default_rng(1)
+    stack = Stack((rng.random((4, 600, 600)) * 1000).astype(np.float32))
+    engine = LatentFocus(tiny_model, "cpu")
+    params = LatentParams(alpha=0.5, strength="1", tile=512)
+    job = StackJob(engine, stack, params, focus=0)
+    tiles_per_plane = len(plan_tiles(600, 600, 512, engine.overlap))
+    engine.model.encode = _FailsOnce(engine.model.encode, tiles_per_plane + 1)  # the second plane of the call
+    out = job.restore(1, 2)
+    assert job.plan.tile == 512 and out.info["device"] == engine.device_name
+    reference = StackJob(LatentFocus(tiny_model, "cpu"), stack, params.replace(tile=256), focus=0).restore(1, 2)
+    np.testing.assert_allclose(out.image, reference.image, rtol=1e-4, atol=1e-2)
+    calls = engine.model.encode.calls
+    again = job.restore(1, 2)  # the next call starts from the job's own plan, and encodes at 512 px
+    assert engine.model.encode.calls == calls + 2 * tiles_per_plane
+    fresh = StackJob(LatentFocus(tiny_model, "cpu"), stack, params, focus=0).restore(1, 2)
+    np.testing.assert_allclose(again.image, fresh.image, rtol=1e-4, atol=1e-2)
 
 
 def test_out_of_memory_on_decode_finishes_on_the_cpu(tiny_model, blurred_stack):

@@ -90,7 +90,7 @@ def test_alpha_without_z_positions_uses_plane_indices_and_says_so(tiny_model, bl
 
 
 def test_training_leaves_the_callers_config_alone(tmp_path, tiny_model, blurred_stack):
-    from latent_focus.training import TrainConfig, train
+    from latent_focus.methods.latent.training import TrainConfig, train
 
     config = TrainConfig(preset="paper", steps=2, epochs=0.001, batch_size=2, crop=64, device="cpu",
                          val_fraction=0.0)

@@ -17,8 +17,8 @@ from latent_focus.methods.psf_rl.deconvolve import Padding, TiledBlur, richardso
 from latent_focus.methods.psf_rl.depth import DepthCalibration, fit_calibration
 from latent_focus.methods.psf_rl.estimator import ParameterMaps, decode_outputs, encode_targets, transform_targets
 from latent_focus.methods.psf_rl.plan import MeasuredPsf, iterations_rule, plan_plane
-from latent_focus.methods.richardson_lucy.deconvolution import richardson_lucy
 from latent_focus.optics import born_wolf_psf, brightfield_defocus, fft_convolve, transmission_from_image
+from latent_focus.optics.deconvolution import richardson_lucy
 from latent_focus.optics.parametric import Optics, brightfield_parametric, canonical, parametric_psf, parametric_psfs
 from latent_focus.tiling import plan_tiles
 
@@ -267,11 +267,11 @@ def test_commands_and_bad_input(defocused, tmp_path, capsys):
 
 
 def test_training_resumes_and_writes_a_card(tmp_path):
-    from latent_focus.methods.psf_rl.training import TrainConfig, train_estimator
+    from latent_focus.methods.psf_rl.training import EstimatorTrainConfig, train_estimator
     from latent_focus.models import read_card
 
     content = [Stack(np.stack([blobs((64, 64), s) for s in range(3)]).astype(np.float32), source="blobs.tif")]
-    cfg = TrainConfig(samples=12, val_samples=4, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
+    cfg = EstimatorTrainConfig(samples=12, val_samples=4, steps=4, batch_size=4, checkpoint_every=2, validate_every=2)
     gen = train_estimator(content, tmp_path / "m", cfg)
     phases = []
     for p in gen:

@@ -6,7 +6,6 @@ import numpy as np
 
 import latent_focus
 from latent_focus import LatentFocus, read_stack
-from latent_focus.evaluate import summarize
 from latent_focus.models import find_model, read_card, read_history
 
 PKG = Path(latent_focus.__file__).parent
@@ -73,7 +72,7 @@ def test_core_does_not_import_qt():
     import subprocess
     import sys
 
-    code = ("import sys, latent_focus, latent_focus.cli, latent_focus.training, latent_focus.evaluate, "
+    code = ("import sys, latent_focus, latent_focus.cli, latent_focus.methods.latent.training, latent_focus.evaluate, "
             "latent_focus.methods, latent_focus.provenance; latent_focus.cli.build_parser(); "
             "bad = [m for m in ('qtpy', 'PyQt6', 'napari') if m in sys.modules]; assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from latent_focus import InputError, LatentFocus
+from latent_focus.methods.latent.losses import triplet_losses
+from latent_focus.methods.latent.training import TrainConfig, train, triplets_for
 from latent_focus.models import load_model, read_card, read_history
 from latent_focus.models.modelfile import CHECKPOINT, WEIGHTS
-from latent_focus.training import TrainConfig, train, triplet_losses, triplets_for
 
 
 def _cfg(**kw):
@@ -109,9 +110,9 @@ def test_relative_latent_term_ignores_latent_scale():
 
 @pytest.mark.parametrize("reg", ["baseline", "direct"])
 def test_validation_scores_the_interpolated_plane(reg):
+    from latent_focus.methods.latent.training import _validate
     from latent_focus.metrics import psnr
     from latent_focus.models import build_model
-    from latent_focus.training import _validate
     torch.manual_seed(0)
     model = build_model("tiny")
     x, alpha = torch.rand(3, 2, 1, 32, 32), torch.tensor([0.5, 0.25])
@@ -245,7 +246,7 @@ def test_bad_training_input(tmp_path):
 
 
 def test_given_focus_and_weights_choose_the_triplets_and_how_often_each_stack_is_drawn():
-    from latent_focus.training import _prepare, _sample_batch
+    from latent_focus.methods.latent.training import _prepare, _sample_batch
     rng = np.random.default_rng(0)
     uniform, binary = rng.random((7, 64, 64)), (rng.random((7, 64, 64)) > 0.5).astype(float)
     cfg = _cfg(batch_size=400, crop=32)

@@ -184,7 +184,7 @@ def test_fine_tunes_the_shipped_model_and_asks_before_replacing(make_dock, qtbot
 
 def test_defaults_are_the_best_fine_tuning_recipe_and_only_the_users_layers_are_listed(make_dock):
     """Before: the plugin's own outputs were listed beside the user's data (first ticked, later unticked)."""
-    from latent_focus.training import FINE_TUNE_RECIPE
+    from latent_focus.methods.latent.training import FINE_TUNE_RECIPE
 
     dock = make_dock()
     viewer = dock.viewer

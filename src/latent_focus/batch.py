@@ -35,7 +35,7 @@ import numpy as np
 
 from .errors import InputError
 from .files import atomic_write
-from .terminal import ProgressLine, duration
+from .progress import Progress
 
 REPORT = "batch-report.csv"
 REPORT_COLUMNS = ("file", "method", "planes", "seconds", "status", "message", "this_run")
@@ -418,24 +418,19 @@ def summary(results: list[FileResult], wall_s: float, max_rows: int = 40) -> str
     return "\n".join(lines)
 
 
-class ProgressBar(ProgressLine):
-    """Files and planes done, with an ETA from the planes' rate."""
+def file_progress(total_files: int, total_planes: int) -> Callable[[FileResult, int], Progress]:
+    """``report(result, expected)``: the :class:`Progress` (planes of all files) once another file has ended;
+    ``expected`` counts its planes when the result does not."""
+    files = planes = 0
+    total = max(total_planes, 1)
 
-    def __init__(self, total_files: int, total_planes: int, stream=None):
-        super().__init__(stream, every=5)
-        self.files, self.planes = total_files, max(total_planes, 1)
-        self.done_files = self.done_planes = 0
-
-    def update(self, result: FileResult, expected: int) -> None:
-        self.done_files += 1
-        self.done_planes += result.planes or expected
-        last = self.done_files == self.files
-        frac = 1.0 if last else min(self.done_planes / self.planes, 1.0)
-        self.show(f"{self.done_files}/{self.files} files {self.bar(frac)} {100 * frac:3.0f}% eta "
-                  f"{duration(self.eta(frac))}  {result.status}: {result.file}", frac,
-                  force=last or result.status == FAILED)
-        if last:
-            self.close()
+    def report(result: FileResult, expected: int) -> Progress:
+        nonlocal files, planes
+        files, planes = files + 1, planes + (result.planes or expected)
+        last = files == total_files
+        return Progress(total if last else min(planes, total), total, f"{files}/{total_files} files "
+                        f"{result.status}: {result.file}", finished=last)
+    return report
 
 
 def remove_partials(jobs: list[Job]) -> int:

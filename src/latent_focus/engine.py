@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -19,19 +21,34 @@ from .errors import InputError
 from .io import Normalizer, check_planes
 from .latent import damp_alpha, extrapolate, interpolate, map_parts, parts
 from .models import find_model, load_model
+from .progress import Progress, run
 from .tiling import plan_tiles, stitch
 
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one call runs: the tile side of its tile plan, and its device (the engine's; the CPU once the GPU
+    cannot hold even the smallest tile). It travels with the call and with the latents it makes."""
+
+    tile: int
+    device: torch.device
+
+    def smaller(self, min_tile: int) -> "Plan":
+        """The plan to retry with after the GPU ran out of memory: half the tile, then the CPU."""
+        if self.tile > min_tile:
+            return Plan(self.tile // 2, self.device)
+        return Plan(self.tile, torch.device("cpu"))
+
+
 @dataclass
 class Encoded:
-    """Latents of one plane: one latent per tile, plus where the tiles lie (the call's tile plan).
+    """Latents of one plane: one latent per tile, where the tiles lie, and the call's :class:`Plan`.
 
-    Latents combine only when their tile plans agree (same ``tile``); :meth:`LatentFocus.encode_many`
-    encodes several planes with one plan. Supports ``a * Encoded`` and ``Encoded + Encoded`` so the latent
-    maths applies unchanged.
+    Latents combine only when their plans agree; :meth:`LatentFocus.encode_many` encodes several planes with
+    one plan. Supports ``a * Encoded`` and ``Encoded + Encoded`` so the latent maths applies unchanged.
     """
 
     latents: list
@@ -39,15 +56,15 @@ class Encoded:
     shape: tuple[int, int]
     overlap: int
     normalizer: Normalizer
-    tile: int
+    plan: Plan
 
     def _map(self, fn, *others: "Encoded") -> "Encoded":
         if any(o.shape != self.shape for o in others):
             raise InputError("the two planes differ in size; pass planes of one stack")
-        if any(o.boxes != self.boxes or o.tile != self.tile for o in others):
+        if any(o.boxes != self.boxes or o.plan != self.plan for o in others):
             raise ValueError("latents of one plane size tiled differently; encode them with one tile plan")
         latents = [map_parts(fn, *zs) for zs in zip(self.latents, *(o.latents for o in others))]
-        return Encoded(latents, self.boxes, self.shape, self.overlap, self.normalizer, self.tile)
+        return Encoded(latents, self.boxes, self.shape, self.overlap, self.normalizer, self.plan)
 
     def __mul__(self, w: float) -> "Encoded":
         return self._map(lambda z: z * float(w))
@@ -74,10 +91,11 @@ class LatentFocus:
     tile, overlap : int
         Planes larger than ``tile`` pixels a side are processed in overlapping tiles.
 
-    The engine holds no per-call state: each :meth:`encode` makes its own tile plan, which travels with
-    the :class:`Encoded` it returns. On a GPU out-of-memory error an encode retries the whole plane with
-    half the tile size (down to 256 px), then on the CPU; a decode finishes on the CPU. One lock serialises
-    the model's use, so the live slider and a whole-stack job can share an engine.
+    The engine holds no state that changes: each call starts from its own :class:`Plan` (by default
+    :meth:`plan`), which travels with the :class:`Encoded` it returns. On a GPU out-of-memory error an encode
+    retries every plane with half the tile size (down to 256 px), then on the CPU; a decode finishes on the
+    CPU. Only that call falls back: the next starts from the engine's device again. One lock serialises the
+    model's use, so the live slider and a whole-stack job can share an engine.
     """
 
     MIN_TILE = 256
@@ -102,6 +120,10 @@ class LatentFocus:
     def name(self) -> str:
         return self.card.name or self.model_path.name
 
+    def plan(self, tile: int | None = None) -> Plan:
+        """Where a call starts: ``tile`` (default: the engine's) on the engine's device."""
+        return Plan(self.tile if tile is None else check_tile(tile, self.overlap), self.device)
+
     def normalizer(self, stack: np.ndarray) -> Normalizer:
         """Per-stack intensity normalisation with the model's percentiles."""
         return Normalizer.from_data(stack, self.card.percentiles)
@@ -121,20 +143,34 @@ class LatentFocus:
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         return x
 
+    @cached_property
+    def _cpu_model(self):
+        """The model on the CPU, for calls that fall back there (loaded from its folder: the GPU is full)."""
+        return load_model(self.model_path, torch.device("cpu"))[0].to(memory_format=torch.channels_last)
+
+    def _model_on(self, device: torch.device):
+        return self.model if device == self.device else self._cpu_model
+
     def encode(self, plane: np.ndarray, normalizer: Normalizer, scale: float = 1.0,
-               tile: int | None = None) -> Encoded:
+               plan: Plan | None = None) -> Encoded:
         """Latents of one (y, x) plane in input units; ``scale < 1`` encodes a downsampled preview.
 
-        ``tile`` (default: the engine's) starts this call's tile plan; the plan used is ``Encoded.tile``.
+        ``plan`` (default: :meth:`plan`) starts this call; the plan that ran is ``Encoded.plan``.
         """
-        return self.encode_many([plane], normalizer, scale, tile)[0]
+        return self.encode_many([plane], normalizer, scale, plan)[0]
 
     def encode_many(self, planes, normalizer: Normalizer, scale: float = 1.0,
-                    tile: int | None = None) -> list[Encoded]:
-        """Latents of several planes of one size with one tile plan, so that they can be mixed.
+                    plan: Plan | None = None) -> list[Encoded]:
+        """Latents of several planes of one size with one plan; see :meth:`encode_steps`."""
+        return run(self.encode_steps(planes, normalizer, scale, plan))
 
-        On a GPU out-of-memory error every plane is encoded again with half the tile (down to 256 px),
-        then on the CPU.
+    def encode_steps(self, planes, normalizer: Normalizer, scale: float = 1.0,
+                     plan: Plan | None = None) -> Generator[Progress, None, list[Encoded]]:
+        """Latents of several planes of one size with one plan, so that they can be mixed.
+
+        A generator yielding a :class:`~latent_focus.progress.Progress` after each tile (closing it stops there).
+        On a GPU out-of-memory error every plane is encoded again with half the tile (down to 256 px), then on
+        the CPU.
         """
         xs = []
         for plane in planes:
@@ -148,41 +184,46 @@ class LatentFocus:
         if len({x.shape for x in xs}) > 1:
             raise InputError("the planes differ in size; pass planes of one stack")
         h, w = xs[0].shape[-2:]
-        tile = self.tile if tile is None else int(tile)
-        with self.lock:
-            while True:
-                boxes = plan_tiles(h, w, tile, self.overlap)
-                try:
-                    return [Encoded([self._run(self.model.encode, self._pad(x[..., y0:y1, x0:x1]).to(self.device),
-                                               self.device) for y0, y1, x0, x1 in boxes],
-                                    boxes, (h, w), self.overlap, normalizer, tile) for x in xs]
-                except torch.cuda.OutOfMemoryError:
-                    torch.cuda.empty_cache()
-                    if tile > self.MIN_TILE:
-                        tile //= 2
-                    else:
-                        self._fall_back_to_cpu()
+        plan = self.plan() if plan is None else plan
+        while True:
+            boxes = plan_tiles(h, w, plan.tile, self.overlap)
+            latents = []
+            try:
+                for x in xs:
+                    latents.append([])
+                    for y0, y1, x0, x1 in boxes:
+                        tile = self._pad(x[..., y0:y1, x0:x1]).to(plan.device)
+                        with self.lock:
+                            latents[-1].append(self._run(self._model_on(plan.device).encode, tile, plan.device))
+                        yield Progress(sum(map(len, latents)), len(xs) * len(boxes), "encoding")
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                plan = plan.smaller(self.MIN_TILE)
+                continue
+            return [Encoded(z, boxes, (h, w), self.overlap, normalizer, plan) for z in latents]
 
     def decode(self, enc: Encoded) -> np.ndarray:
-        """Decode latents to a (y, x) plane in the input's intensity units."""
+        """Decode latents to a (y, x) plane in the input's intensity units; see :meth:`decode_steps`."""
+        return run(self.decode_steps(enc))
+
+    def decode_steps(self, enc: Encoded) -> Generator[Progress, None, np.ndarray]:
+        """Decode latents to a (y, x) plane in the input's intensity units (the rest on the CPU after a GPU
+        out-of-memory error); yields a :class:`~latent_focus.progress.Progress` after each tile."""
         h, w = enc.shape
+        device = enc.plan.device
         outs = []
-        with self.lock:
-            for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
+        for z, (y0, y1, x0, x1) in zip(enc.latents, enc.boxes):
+            with self.lock:
                 try:
-                    out = self._run(self.model.decode, z, self.device)
+                    out = self._run(self._model_on(device).decode, map_parts(lambda t: t.to(device), z), device)
                 except torch.cuda.OutOfMemoryError:
                     torch.cuda.empty_cache()
-                    self._fall_back_to_cpu()
-                    out = self._run(self.model.decode, map_parts(lambda t: t.cpu(), z), self.device)
-                outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
+                    device = torch.device("cpu")
+                    out = self._run(self._model_on(device).decode, map_parts(lambda t: t.cpu(), z), device)
+            outs.append(out[0, 0, : y1 - y0, : x1 - x0].float().cpu().numpy())
+            yield Progress(len(outs), len(enc.boxes), "decoding")
         plane = stitch(outs, enc.boxes, h, w, enc.overlap) if len(outs) > 1 else outs[0]
         return enc.normalizer.denormalize(plane)
-
-    def _fall_back_to_cpu(self) -> None:
-        """Move the model to the CPU for good: the GPU cannot hold even the smallest tile."""
-        self.device = torch.device("cpu")
-        self.model.to(self.device)
 
     # -- the method ------------------------------------------------------------------------------
     def encode_pair(self, plane_b: np.ndarray, plane_c: np.ndarray, normalizer: Normalizer,

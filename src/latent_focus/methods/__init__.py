@@ -12,7 +12,8 @@ from importlib import import_module
 from pathlib import Path
 
 from ..errors import InputError
-from .base import PAIR, PLANE, Method, Params, Progress, Restored, param, run
+from ..progress import run
+from .base import PAIR, PLANE, Method, Params, Progress, Restored, param
 
 __all__ = ["PAIR", "PLANE", "Method", "Params", "Progress", "Restored", "get_method", "list_methods",
            "load_method", "param", "register", "run"]

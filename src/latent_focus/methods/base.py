@@ -12,7 +12,7 @@ A method is a subclass of :class:`Method` with
 * ``restore(stack, plane, params, partner=None)``: a generator that yields :class:`Progress` and returns a
   :class:`Restored`. Closing the generator cancels it.
 
-:func:`run` exhausts such a generator synchronously, as tests and scripts do.
+:func:`latent_focus.progress.run` (also :func:`latent_focus.methods.run`) exhausts such a generator synchronously.
 """
 
 from __future__ import annotations
@@ -27,18 +27,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import Stack
+from ..progress import Progress
 
 PAIR = "pair"
 PLANE = "plane"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress report of a running method or job: ``done`` of ``total`` units, and what it is doing."""
-
-    done: int
-    total: int
-    message: str = ""
 
 
 @dataclass
@@ -126,6 +118,8 @@ class Method:
     #: the preset family (``models.PRESETS[preset].family``) of the models this method loads; the panel lists
     #: only those models
     model_family: ClassVar[str] = ""
+    #: the ``latent-focus train --preset`` values that train this method's models
+    train_presets: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def load(cls, model: str | None = None, device: str = "auto") -> "Method":
@@ -141,6 +135,16 @@ class Method:
     def commands(cls) -> list:
         """Extra ``latent-focus`` subcommands of this method (:class:`latent_focus.methods.options.Command`)."""
         return []
+
+    @classmethod
+    def add_train_arguments(cls, parser) -> None:
+        """Add the ``latent-focus train`` options that only this method's :attr:`train_presets` read."""
+
+    @classmethod
+    def train_from_args(cls, stacks, args) -> Generator:
+        """Train one of :attr:`train_presets` from ``latent-focus train``'s ``args``: a generator of
+        :class:`latent_focus.progress.Progress`."""
+        raise NotImplementedError(f"{cls.name} trains no models")
 
     @property
     def device_name(self) -> str:
@@ -196,15 +200,3 @@ class _closing:
     def __exit__(self, *exc):
         self.gen.close()
         return False
-
-
-def run(gen: Generator[Progress, None, Any], on_progress=None) -> Any:
-    """Exhaust a method's generator synchronously and return its result (``on_progress(p)`` sees each report)."""
-    try:
-        while True:
-            p = next(gen)
-            if on_progress is not None:
-                on_progress(p)
-    except StopIteration as stop:
-        return stop.value
-

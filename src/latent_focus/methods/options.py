@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..io import check_axes
 from .base import Params, check_value
@@ -22,12 +23,52 @@ class Command:
     """A ``latent-focus`` subcommand contributed by a method: its name, help, arguments and runner.
 
     ``run(args)`` returns the exit code; it raises :class:`InputError` for bad input (exit 2, one line).
+    ``description`` (default: ``help``) heads the subcommand's own ``--help``.
     """
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    description: str = ""
+
+
+def _whole_number(text: str, minimum: int, what: str, why: str = "") -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number; got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{what} must be {minimum} or more{why}; got {value}")
+    return value
+
+
+def plane_index(text: str) -> int:
+    """A plane index as typed on the command line: a whole number from 0."""
+    return _whole_number(text, 0, "plane index", " (the first plane is 0)")
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1, "the value")
+
+
+def add_common(p: argparse.ArgumentParser, model: bool = True) -> None:
+    """``--model`` (optional), ``--device``, ``--channel``, ``--field``, ``--axes``: how a command reads its input."""
+    if model:
+        p.add_argument("--model", "-m", default=None,
+                       help="model folder or name (default: the shipped default model)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="compute device: auto tries cuda, then mps, then cpu")
+    p.add_argument("--channel", type=int, default=None, help="channel of a (z, c, y, x) stack")
+    p.add_argument("--field", default=None, help="field name when a folder holds several")
+    add_axes(p)
+
+
+def check_two_planes(stack, what: str, source: str) -> None:
+    """Pair methods need a z-stack; a single plane is for the single-plane methods."""
+    if stack.n_planes < 2:
+        raise InputError(f"{what} needs a z-stack of at least two planes; {source} holds one plane. Restore a "
+                         "single plane with latent-focus restore --method psf-rl|analysis-synthesis")
 
 
 def add_axes(parser: argparse.ArgumentParser) -> None:

@@ -52,7 +52,7 @@ class PanelContext(Protocol):
         """The method's ``Params`` as the panel's form shows them; raises InputError for a value it refuses."""
 
     def run_job(self, job: Generator, on_done: Callable[[Any], None], what: str) -> None:
-        """Run ``job`` (a generator yielding :class:`~latent_focus.methods.Progress`) in the panel's worker;
+        """Run ``job`` (a generator yielding :class:`~latent_focus.progress.Progress`) in the panel's worker;
         ``on_done(result)`` runs in the UI thread with the generator's return value. ``what`` is shown while
         it runs. Only one job runs at a time; Cancel closes the generator."""
 

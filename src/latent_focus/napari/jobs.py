@@ -1,9 +1,10 @@
 """The panel's job row: one job at a time, with its progress, Cancel and a status line.
 
-A job is a generator yielding :class:`~latent_focus.methods.Progress` (the core's work, as stardist-napari
-runs it); :class:`JobRunner` drives it in a napari thread worker. Progress shows in the row's bar and in
-napari's own activity dock and status bar (``napari.utils.progress``, with its cancel button); errors show
-in the status line and as napari notifications.
+A job is a generator yielding :class:`~latent_focus.progress.Progress` (the core's work, as stardist-napari
+runs it); :class:`JobRunner` drives it in a napari thread worker, each report updating its evented status
+(``JobRunner.state``), whose events move the row's bar and napari's own activity dock and status bar
+(``napari.utils.progress``, with its cancel button); errors show in the status line and as napari
+notifications.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import InputError
+from ..progress import Progress
 
 ERROR_STYLE = "color: #ff6b6b;"
 
@@ -51,6 +53,9 @@ class JobRunner(QWidget):
         self._on_done: Callable | None = None
         self._what = ""
         self._stopped = False
+        self.state = Progress()  # the running job's status: reports land here, the bars follow its events
+        self.state.events.done.connect(self._show_progress)
+        self.state.events.message.connect(self._show_progress)
 
     @property
     def busy(self) -> bool:
@@ -63,12 +68,13 @@ class JobRunner(QWidget):
             job.close()
             return
         worker = create_worker(_drive, job, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
+        worker.yielded.connect(self.state.update)
         worker.returned.connect(self._returned)
         worker.errored.connect(self.report)
         worker.aborted.connect(lambda: self.set_status(f"{self._what}: cancelled"))
         worker.finished.connect(self._finished)
         self._worker, self._on_done, self._what = worker, on_done, what
+        self.state.update(Progress())
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat(f"%p%  {what}")
@@ -77,7 +83,8 @@ class JobRunner(QWidget):
         self.set_status(what + " ...")
         worker.start()
 
-    def _on_progress(self, p) -> None:
+    def _show_progress(self, *_) -> None:
+        p = self.state
         total = max(p.total, 1)
         self.progress.setMaximum(total)
         self.progress.setValue(p.done)

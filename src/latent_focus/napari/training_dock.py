@@ -1,6 +1,6 @@
 """Dock widget that trains a model on z-stacks from open layers or TIFF files, with live progress.
 
-Training runs the core :func:`latent_focus.training.train` generator in a napari thread worker. Layer
+Training runs the core :func:`latent_focus.methods.latent.train` generator in a napari thread worker. Layer
 data is copied when a run starts. Start, Cancel and the progress bar sit in a header that never scrolls;
 progress also shows in napari's activity dock. Cancel (or closing the dock) stops between steps and keeps
 the weights of the last completed step; the finished model lands in the per-user models folder and
@@ -23,7 +23,8 @@ from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPush
 from ..errors import InputError
 from ..methods.blur_code import TRAIN_PRESETS as BLUR_CODE_PRESETS
 from ..methods.blur_code import train_from_config
-from ..training import Progress, train
+from ..methods.latent import train
+from ..progress import Progress
 from .dock import PluginDock
 from .events import model_events, panel_state
 from .lifetime import ClosingWatch, wait_for_workers
@@ -111,6 +112,8 @@ class TrainingDock(PluginDock):
         ClosingWatch(self, self.run.stop_and_wait)
         self._error: str | None = None
         self._last: Progress | None = None
+        self.state = Progress()  # the run's live status: each report lands here, the widgets follow its events
+        self.state.events.done.connect(self._show_step)
         self._bar: napari_progress | None = None
 
         self.stacks = StackList(napari_viewer)
@@ -186,9 +189,10 @@ class TrainingDock(PluginDock):
         run = train_from_config if config.preset in BLUR_CODE_PRESETS else train
         reports = run(stacks, output, config, init=self.form.source.currentData(), resume=False, overwrite=replace)
         worker = self.run.start(reports, output, self._on_finished)
-        worker.yielded.connect(self._on_progress)
+        worker.yielded.connect(self._on_report)
         worker.errored.connect(self._on_error)
         self._error, self._last = None, None
+        self.state.update(Progress())
         self.loss_plot.clear()
         self.progress_bar.setRange(0, 0)  # busy until the first step reports
         self.progress_bar.setFormat("preparing...")
@@ -205,24 +209,30 @@ class TrainingDock(PluginDock):
             self.cancel_button.setEnabled(False)
             self._set_status("Cancelling after the current step...")
 
-    def _on_progress(self, progress: Progress) -> None:
-        self._last = progress
+    def _on_report(self, report: Progress) -> None:
+        self._last = report
+        self.state.update(report)
+
+    def _show_step(self, *_) -> None:
+        progress = self.state
+        if not progress.total:
+            return
         self.progress_bar.setRange(0, progress.total)
-        self.progress_bar.setValue(progress.step)
-        eta = "done" if progress.done else f"ETA {_duration(progress.eta_s)}"
-        self.progress_bar.setFormat(f"step {progress.step} / {progress.total}  ({eta})")
+        self.progress_bar.setValue(progress.done)
+        eta = "done" if progress.finished else f"ETA {_duration(progress.eta_s or 0.0)}"
+        self.progress_bar.setFormat(f"step {progress.done} / {progress.total}  ({eta})")
         bar = self._bar
         if bar is not None:
             if bar.total != progress.total:
                 bar.total = progress.total
-            bar.update(progress.step - bar.n)
+            bar.update(progress.done - bar.n)
         self.device_label.setText(progress.device)
-        self.loss_plot.add("train", progress.step, progress.losses["total"])
+        self.loss_plot.add("train", progress.done, progress.losses["total"])
         if progress.val:
-            self.loss_plot.add("validation", progress.step, progress.val["val_total"])
+            self.loss_plot.add("validation", progress.done, progress.val["val_total"])
             if "val_psnr_interp" in progress.val:
                 self._set_status(f"Training into {self.run.output}\nvalidation: interpolated-plane PSNR "
-                                 f"{progress.val['val_psnr_interp']:.2f} dB at step {progress.step}")
+                                 f"{progress.val['val_psnr_interp']:.2f} dB at step {progress.done}")
 
     def _on_error(self, exc: Exception) -> None:
         self._error = str(exc)
@@ -242,11 +252,11 @@ class TrainingDock(PluginDock):
             self._set_status("Cancelled before the first step; nothing was saved.")
             self.progress_bar.setFormat("cancelled")
         else:
-            done, total = last.step, last.total
+            done, total = last.done, last.total
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
-            self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if last.done else 'cancelled'})")
-            note = "" if last.done else f" (cancelled at step {done} of {total})"
+            self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if last.finished else 'cancelled'})")
+            note = "" if last.finished else f" (cancelled at step {done} of {total})"
             self._set_status(f"Saved to {output}{note}")
         if last is not None and not self._error:
             model_events.changed.emit(str(output))

@@ -24,8 +24,8 @@ from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..focus import TRIPLET_MODES
 from ..methods.blur_code import TRAIN_PRESETS as BLUR_CODE_PRESETS
+from ..methods.latent import FINE_TUNE_RECIPE, REGULARIZATIONS, TrainConfig
 from ..models import PRESETS, find_model, list_models, model_family, read_card, user_models_dir
-from ..training import FINE_TUNE_RECIPE, REGULARIZATIONS, TrainConfig
 from .events import panel_state
 
 DEFAULTS = {**{f.name: f.default for f in fields(TrainConfig)}, **FINE_TUNE_RECIPE}
@@ -56,7 +56,7 @@ def unique_name() -> str:
 
 
 class TrainingForm(QWidget):
-    """The run's settings; :meth:`config` reads them as a :class:`~latent_focus.training.TrainConfig`."""
+    """The run's settings; :meth:`config` reads them as a :class:`~latent_focus.methods.latent.TrainConfig`."""
 
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -65,9 +65,8 @@ class AnalysisSynthesis(Method):
     def restore(self, stack: Stack, plane: int, params: AnalysisSynthesisParams, partner: int | None = None):
         plane = check_plane_index(plane, stack.n_planes)
         yield Progress(0, 1, "estimating the kernel")
-        out = self.pair.deblur(stack.data[plane], params.window, params.tile, params.kernel == "tile",
-                               params.strength)
-        yield Progress(1, 1, "deblurred")
+        out = yield from self.pair.deblur_steps(stack.data[plane], params.window, params.tile, params.kernel == "tile",
+                                                params.strength)
         info = {"method": self.name, "model": self.pair.name, "device": self.pair.device_name, "plane": plane,
                 "tiles": len(out.boxes), "tile": out.tile, **describe_kernel(out.kernels)}
         return Restored(out.image, info)

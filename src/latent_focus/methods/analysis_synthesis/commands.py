@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ...device import DEVICE_CHOICES
-from ...terminal import ProgressLine, duration
+from ...terminal import ProgressLine
 from ..options import Command, add_axes
 from .training import Recipe, train
 
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
                     settings=args.settings, deblur_loss=args.deblur_loss, kernel_loss=args.kernel_loss,
                     device=args.device)
     last = None
-    bar = _Bar(every=5)
+    bar = ProgressLine("train-analysis-synthesis", every=5)
     for progress in train(content, args.output, recipe, bead, args.overwrite, args.init):
         bar.update(progress)
         last = progress
@@ -59,22 +59,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.output} is already trained to {args.steps} steps with this recipe; pass more --steps to "
               "train further, or --overwrite to start again", file=sys.stderr)
     else:
-        print(f"saved {args.output} after {last.step} steps on {last.device}", file=sys.stderr)
+        print(f"saved {args.output} after {last.done} steps on {last.device}", file=sys.stderr)
     return 0
-
-
-class _Bar(ProgressLine):
-    """Training progress of the pair: the two losses, the last validation, ETA and device."""
-
-    val = ""
-
-    def update(self, p) -> None:
-        if p.val:
-            gain = p.val.get("val_gain_db", float("nan"))
-            self.val = f" | val kernel err {p.val['val_kernel_error']:.3f} gain {gain:+.2f} dB"
-        frac = p.step / p.total
-        self.show(f"step {p.step}/{p.total} {self.bar(frac)} deblur {p.losses['deblur']:.5f} kernel "
-                  f"{p.losses['kernel']:.3f}{self.val} | eta {duration(p.eta_s)} | {p.device}", frac, force=p.done)
 
 
 TRAIN = Command("train-analysis-synthesis", "train the analysis-synthesis pair on simulated defocus of in-focus "

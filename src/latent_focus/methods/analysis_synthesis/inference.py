@@ -9,6 +9,7 @@ and the work retried, down to :data:`MIN_TILE`; below that the pair moves to the
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Normalizer, check_planes
 from ...models import find_model, load_model
+from ...progress import Progress, run
 from ...tiling import plan_tiles, stitch
 from .simulation import kernel_radius
 
@@ -88,7 +90,15 @@ class Pair:
 
     def deblur(self, plane: np.ndarray, window: int = 512, tile: int = 1024, per_tile: bool = False,
                strength: float = 1.0) -> Deblurred:
-        """Deblur one (y, x) plane in input units; ``strength`` scales the synthesis residual (1: as trained)."""
+        """Deblur one (y, x) plane in input units; see :meth:`deblur_steps`, which this runs to the end."""
+        return run(self.deblur_steps(plane, window, tile, per_tile, strength))
+
+    def deblur_steps(self, plane: np.ndarray, window: int = 512, tile: int = 1024, per_tile: bool = False,
+                     strength: float = 1.0) -> Generator[Progress, None, Deblurred]:
+        """Deblur one (y, x) plane in input units; ``strength`` scales the synthesis residual (1: as trained).
+
+        A generator yielding a :class:`~latent_focus.progress.Progress` after each tile (closing it stops there).
+        """
         plane = np.asarray(plane, dtype=np.float32)
         check_planes(plane[None], "plane")
         norm = self.normalizer(plane)
@@ -96,29 +106,27 @@ class Pair:
         h, w = x.shape
         with self.lock:
             kernel = None if per_tile else self.estimate_kernel(x, window)[0]
-            while True:
-                boxes = plan_tiles(h, w, tile, min(OVERLAP, tile // 4))
-                outs, kernels = self._tiles(x, boxes, kernel, window, strength)
-                if outs is not None:
+        while True:
+            boxes = plan_tiles(h, w, tile, min(OVERLAP, tile // 4))
+            outs, kernels = [], []
+            for n, (y0, y1, x0, x1) in enumerate(boxes):
+                patch = x[y0:y1, x0:x1]
+                with self.lock:
+                    k = kernel if kernel is not None else self.estimate_kernel(patch, window)[0]
+                    r = self._run(lambda: self._residual(patch, k))
+                if r is None:  # out of GPU memory: again with smaller tiles, then on the CPU
                     break
-                if tile > MIN_TILE:
-                    tile //= 2
-                else:
-                    self._to_cpu()
+                outs.append(strength * r)
+                kernels.append(k)
+                yield Progress(n + 1, len(boxes), f"tile {n + 1} of {len(boxes)}")
+            else:
+                break
+            if tile > MIN_TILE:
+                tile //= 2
+            else:
+                self._to_cpu()
         residual = stitch(outs, boxes, h, w, min(OVERLAP, tile // 4)) if len(outs) > 1 else outs[0]
         return Deblurred(norm.denormalize(x + residual), kernels, boxes, tile)
-
-    def _tiles(self, x, boxes, kernel, window, strength):
-        outs, kernels = [], []
-        for y0, y1, x0, x1 in boxes:
-            patch = x[y0:y1, x0:x1]
-            k = kernel if kernel is not None else self.estimate_kernel(patch, window)[0]
-            r = self._run(lambda: self._residual(patch, k))
-            if r is None:
-                return None, None
-            outs.append(strength * r)
-            kernels.append(k)
-        return outs, kernels
 
     def _residual(self, patch: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         m = self.model.multiple

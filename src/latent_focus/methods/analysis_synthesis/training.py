@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +31,9 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
-from ...training import Progress, optimizer_step
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import resume as resume_run
 from .simulation import Sample, make_samples, make_settings
 
 RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
@@ -41,15 +42,13 @@ KERNEL_NOTE = ("33x33 image, sum 1: the objective's defocus PSF at the plane's p
 
 
 @dataclass
-class Recipe:
+class Recipe(TrainSettings):
     """How a pair is trained (stored in its model card)."""
 
     preset: str = "analysis-synthesis"
     steps: int = 2000
-    batch_size: int = 8
     crop: int = 96
     lr: float = 1e-3
-    seed: int = 0
     widefield_fraction: float = 0.7
     procedural: float = 0.3
     settings: int = 600
@@ -57,9 +56,7 @@ class Recipe:
     deblur_loss: str = "relative"
     kernel_loss: str = "kl"
     validate_every: int = 100
-    checkpoint_every: int = 100
     val_samples: int = 48
-    device: str = "auto"
 
     def check(self) -> None:
         if self.preset not in PRESETS or PRESETS[self.preset].family != "analysis-synthesis":
@@ -144,7 +141,7 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
           overwrite: bool = False, init: str | Path | None = None) -> Iterator[Progress]:
-    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.training.Progress` a step.
+    """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.progress.Progress` a step.
 
     ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
     that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the
@@ -169,10 +166,8 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
                  "content": [r["sha256"] for r in record],
                  "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None}
     ckpt = checkpoint_to_resume(output, lambda c: c.get("signature") == signature, overwrite)
-    resumable = ckpt is not None
     device = select_device(recipe.device)
-    torch.manual_seed(recipe.seed)
-    rng = np.random.default_rng(recipe.seed)
+    rng = seeded(recipe.seed)
     n_wf = int(round(recipe.settings * recipe.widefield_fraction))
     settings = make_settings(np.random.default_rng([recipe.seed, 1]), n_wf, recipe.settings - n_wf, 33, bead)
     val_rng = np.random.default_rng([recipe.seed, 2])
@@ -182,18 +177,10 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
                                       recipe.widefield_fraction, recipe.procedural))
     model = (load_model(find_model(init), device)[0] if init is not None else build_model(recipe.preset)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    history: list[dict] = []
-    step = 0
-    if resumable:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        history, step = list(ckpt["history"]), int(ckpt["step"])
+    history, start = resume_run(ckpt, model, opt, rng)
     dev_name = describe(device)
-    last_saved, start, t0 = step, step, time.perf_counter()
 
-    def save() -> None:
+    def save(step: int) -> None:
         card = ModelCard(
             preset=recipe.preset, name=output.name, modality="widefield fluorescence and brightfield",
             description="analysis-synthesis pair: defocus kernel estimation and kernel-guided deblurring",
@@ -202,33 +189,19 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             seed=recipe.seed, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             extra={"kernel_size": 33, "kernel": KERNEL_NOTE})
         save_model(output, model, card, history)
-        save_checkpoint(output, {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                                 "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                                 "numpy_rng": rng.bit_generator.state, "history": history, "step": step,
-                                 "signature": signature})
+        save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, signature=signature))
+
+    def take_step(step: int):
+        for group in opt.param_groups:
+            group["lr"] = _lr(recipe, step)
+        samples = make_samples(train_planes, settings, rng, recipe.batch_size, recipe.crop,
+                               recipe.widefield_fraction, recipe.procedural)
+        x, r, k = (t.to(device) for t in _tensors(samples))
+        mask = torch.from_numpy(rng.random(len(samples)) < 0.5).to(device)
+        return optimizer_step(opt, losses(model, x, r, k, recipe, mask), step + 1), {}
 
     model.train()
-    try:
-        while step < recipe.steps:
-            for group in opt.param_groups:
-                group["lr"] = _lr(recipe, step)
-            samples = make_samples(train_planes, settings, rng, recipe.batch_size, recipe.crop,
-                                   recipe.widefield_fraction, recipe.procedural)
-            x, r, k = (t.to(device) for t in _tensors(samples))
-            mask = torch.from_numpy(rng.random(len(samples)) < 0.5).to(device)
-            terms = losses(model, x, r, k, recipe, mask)
-            step += 1
-            values = optimizer_step(opt, terms, step)
-            val = validate(model, val_batch, device) if (step % recipe.validate_every == 0
-                                                         or step == recipe.steps) else None
-            history.append({"step": step, **values, **(val or {})})
-            if step % recipe.checkpoint_every == 0 or step == recipe.steps:
-                save()
-                last_saved = step
-            elapsed = time.perf_counter() - t0
-            eta = (recipe.steps - step) * elapsed / max(step - start, 1)
-            yield Progress(step, recipe.steps, values, val, elapsed, eta, dev_name, done=step == recipe.steps)
-    except GeneratorExit:
-        if step > last_saved:
-            save()
-        raise
+    yield from run_steps(take_step, history, dev_name, start=start, steps=recipe.steps,
+                         validate=lambda: validate(model, val_batch, device), validate_every=recipe.validate_every,
+                         save=save, checkpoint_every=recipe.checkpoint_every,
+                         summary=("deblur", "kernel", "val_kernel_error", "val_gain_db"))

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...device import describe
 from ...engine import DEFAULT_TILE, LatentFocus
 from ...errors import InputError
 from ...io import Stack, check_plane_index
 from ...models.store import find_model
 from ..base import PLANE, Method, Params, Progress, Restored, param
-from .codes import BlurAxis, check_engine, deblur, decode_with, mean_code
+from .codes import BlurAxis, check_engine, deblur_steps, decode_with_steps, mean_code
 from .live import EncodedPlane, encode_plane, render
 from .training import PRESETS as TRAIN_PRESETS
 from .training import train_from_config
@@ -64,6 +65,7 @@ class BlurCodeMethod(Method):
     Params = BlurCodeParams
     uses_model = True
     model_family = "blur-code"
+    train_presets = TRAIN_PRESETS
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine
@@ -89,6 +91,16 @@ class BlurCodeMethod(Method):
     def commands(cls) -> list:
         from .score import COMMANDS
         return COMMANDS
+
+    @classmethod
+    def add_train_arguments(cls, parser) -> None:
+        from .train_options import add_train_options
+        add_train_options(parser)
+
+    @classmethod
+    def train_from_args(cls, stacks, args):
+        from .train_options import train_from_args
+        return train_from_args(stacks, args)
 
     @property
     def device_name(self) -> str:
@@ -120,23 +132,23 @@ class BlurCodeMethod(Method):
     def restore(self, stack: Stack, plane: int, params: BlurCodeParams, partner: int | None = None):
         plane = check_plane_index(plane, stack.n_planes)
         target = self.target(params)
-        yield Progress(0, 2, "encoding")
+        yield Progress(0, 1, "encoding")
         image = np.asarray(stack.data[plane], dtype=np.float32)
-        enc = self.engine.encode(image, self.engine.normalizer(stack.data), tile=params.tile)
+        enc = (yield from self.engine.encode_steps([image], self.engine.normalizer(stack.data),
+                                                   plan=self.engine.plan(params.tile)))[0]
         own = self.axis.value(mean_code(enc))
-        info = {"method": self.name, "model": self.engine.name, "device": self.engine.device_name, "plane": plane,
+        info = {"method": self.name, "model": self.engine.name, "device": describe(enc.plan.device), "plane": plane,
                 "blur_code": round(own, 6), "in_focus_code": round(self.axis.focus_value, 6),
                 "target_code": round(self.axis.value(target), 6), "decoding": self.decoding(params)}
-        yield Progress(1, 2, "decoding")
         residual = info["decoding"] == "residual"
         if params.code is None:
-            out, moved = deblur(self.engine, self.axis, enc, image, residual)
+            out, moved = yield from deblur_steps(self.engine, self.axis, enc, image, residual)
             info["rule"] = ("decoded with the in-focus code" if moved else
                             "the plane's blur code is at or below the in-focus code: kept as it is")
         else:
-            out = decode_with(self.engine, enc, target, residual, image)
+            out = yield from decode_with_steps(self.engine, enc, target, residual, image)
             info["rule"] = "decoded with --code"
-        yield Progress(2, 2, "decoded")
+        yield Progress(1, 1, "decoded")
         return Restored(out, info)
 
 

@@ -9,6 +9,7 @@ projection on the code's main axis.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from ...errors import InputError
 from ...io import Normalizer
 from ...models.card import ModelCard
 from ...models.disentangled import join_latent, split_latent
+from ...progress import Progress, run
 
 CODE_SIDE = 512  # planes larger than this are coded from their centre crop of this side (see plane_codes)
 
@@ -87,27 +89,40 @@ def with_code(enc: Encoded, code) -> Encoded:
         identity, old = split_latent(z)
         new = torch.as_tensor(np.asarray(code, dtype=np.float32), dtype=old.dtype, device=old.device)
         latents.append(join_latent(identity, new.reshape(1, -1).expand_as(old).contiguous()))
-    return Encoded(latents, enc.boxes, enc.shape, enc.overlap, enc.normalizer, enc.tile)
+    return Encoded(latents, enc.boxes, enc.shape, enc.overlap, enc.normalizer, enc.plan)
 
 
 def decode_with(engine: LatentFocus, enc: Encoded, code, residual: bool, plane: np.ndarray | None = None,
                 reconstruction: np.ndarray | None = None) -> np.ndarray:
+    """``D(c, code)`` in input units; see :func:`decode_with_steps`, which this runs to the end."""
+    return run(decode_with_steps(engine, enc, code, residual, plane, reconstruction))
+
+
+def decode_with_steps(engine: LatentFocus, enc: Encoded, code, residual: bool, plane: np.ndarray | None = None,
+                      reconstruction: np.ndarray | None = None) -> Generator[Progress, None, np.ndarray]:
     """``D(c, code)`` in input units; ``residual``: ``plane + D(c, code) - D(c, b)``, so that only the change
-    the new code makes is added (``reconstruction``, ``D(c, b)``, is decoded when not given)."""
-    out = engine.decode(with_code(enc, code))
+    the new code makes is added (``reconstruction``, ``D(c, b)``, is decoded when not given). Yields after
+    each tile decoded."""
+    out = yield from engine.decode_steps(with_code(enc, code))
     if residual:
-        rec = engine.decode(enc) if reconstruction is None else reconstruction
+        rec = (yield from engine.decode_steps(enc)) if reconstruction is None else reconstruction
         out = np.asarray(plane, dtype=np.float32) + out - rec
     return np.asarray(out, dtype=np.float32)
 
 
 def deblur(engine: LatentFocus, axis: BlurAxis, enc: Encoded, plane: np.ndarray, residual: bool,
            reconstruction: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """The plane decoded with the in-focus code, and whether it was; see :func:`deblur_steps`."""
+    return run(deblur_steps(engine, axis, enc, plane, residual, reconstruction))
+
+
+def deblur_steps(engine: LatentFocus, axis: BlurAxis, enc: Encoded, plane: np.ndarray, residual: bool,
+                 reconstruction: np.ndarray | None = None) -> Generator[Progress, None, tuple[np.ndarray, bool]]:
     """The plane decoded with the in-focus code, and whether it was; a plane whose blur code is already at or
-    below the in-focus code is returned as it is (moving its code would add blur)."""
+    below the in-focus code is returned as it is (moving its code would add blur). Yields after each tile."""
     if axis.value(mean_code(enc)) <= axis.focus_value:
         return np.asarray(plane, dtype=np.float32).copy(), False
-    return decode_with(engine, enc, axis.in_focus, residual, plane, reconstruction), True
+    return (yield from decode_with_steps(engine, enc, axis.in_focus, residual, plane, reconstruction)), True
 
 
 def centre(plane: np.ndarray, side: int = CODE_SIDE) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.training.Progress`.
+"""Training of the ``disentangled`` and ``ml-vae`` presets, as a generator of :class:`latent_focus.progress.Progress`.
 
 The same reports as the latent model's trainer, so ``latent-focus train --preset disentangled`` and the
 training dock show progress, loss plot and Cancel unchanged: :func:`train` yields after every step,
@@ -14,7 +14,6 @@ stacks' planes (centre crops) give the card its in-focus code, the blur axis and
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +28,9 @@ from ...metrics import psnr
 from ...models import ModelCard, build_model, find_model, load_model
 from ...models.disentangled import join_latent, split_latent
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...training import Progress, TrainConfig, optimizer_step
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import resume as resume_run
 from .losses import LossWeights, delay_weight, disentangled_losses, mlvae_losses
 from .sampling import Source, prepare_sources, sample_batch, split_validation
 
@@ -40,17 +41,14 @@ SUMMARY_CROP = 128
 
 
 @dataclass
-class BlurCodeConfig:
+class BlurCodeConfig(TrainSettings):
     """Recipe of one run (stored in the model card). ``batch_size`` counts fields; each brings two planes;
     ``blur_fields`` more fields a step go through the blur encoder alone, for the blur code's contrastive pairs."""
 
     preset: str = "disentangled"
     steps: int = 3000
-    batch_size: int = 8
     crop: int = 96
     lr: float = 1e-3
-    seed: int = 0
-    device: str = "auto"
     ssim_weight: float = 0.2
     contrastive: float = 1.0
     consistency: float = 1.0
@@ -60,8 +58,6 @@ class BlurCodeConfig:
     delay: int | None = None  # steps over which beta rises to 1; None: a tenth of the run
     focus_pairs: float = 0.5
     blur_fields: int = 32  # extra fields per step for the blur code's contrastive pairs (blur encoder only)
-    validate_every: int = 50
-    checkpoint_every: int = 100
     val_fraction: float = 0.1
     percentiles: tuple[float, float] = (0.1, 99.9)
 
@@ -181,8 +177,7 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
     sources, val_sources = split_validation(prepare_sources(stacks, focus, config.percentiles, config.crop),
                                             config.val_fraction)
     device = select_device(config.device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seeded(config.seed)
     parent = None
     if init is not None:
         init_path = find_model(init)
@@ -198,61 +193,38 @@ def train(stacks, output: str | Path | None = None, config: BlurCodeConfig | Non
         model = build_model(config.preset).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     recipe = _recipe(config, sources, val_sources)
-    history: list[dict] = []
-    start = 0
     ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite, resume)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        history, start = list(ckpt["history"]), int(ckpt["step"])
+    history, start = resume_run(ckpt, model, opt, rng)
     val_batch = (sample_batch(val_sources, 16, config.crop, np.random.default_rng(config.seed + 1), focus_only=True)
                  .to(device) if val_sources else None)
     dev_name = describe(device)
     delay = config.delay_steps()
     model.train()
-    t0 = time.perf_counter()
-    step = last_saved = start
+    beta = 0.0
 
-    def save() -> str | None:
+    def take_step(step: int):
+        nonlocal beta
+        batch = sample_batch(sources, config.batch_size, config.crop, rng, config.focus_pairs).to(device)
+        blur_batch = (sample_batch(sources, config.blur_fields, config.crop, rng, config.focus_pairs).to(device)
+                      if config.blur_fields and config.contrastive > 0 and config.preset != "ml-vae" else None)
+        beta = delay_weight(step, delay)
+        for group in opt.param_groups:
+            group["lr"] = config.lr_at(step)
+        return optimizer_step(opt, losses(model, batch, config, beta, blur_batch), step + 1), {"beta": beta}
+
+    def save(step: int) -> str | None:
         if output is None:
             return None
         card = _card(config, sources, val_sources, parent, dev_name, step)
         card.extra = {"blur_code": code_summary(model, sources, device), "training_losses": _loss_record(config)}
         save_model(output, model, card, history)
-        save_checkpoint(output, {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": rng.bit_generator.state, "history": history, "step": step, "recipe": recipe})
+        save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, recipe=recipe))
         return str(output)
 
-    try:
-        while step < config.steps:
-            batch = sample_batch(sources, config.batch_size, config.crop, rng, config.focus_pairs).to(device)
-            blur_batch = (sample_batch(sources, config.blur_fields, config.crop, rng, config.focus_pairs).to(device)
-                          if config.blur_fields and config.contrastive > 0 and config.preset != "ml-vae" else None)
-            beta = delay_weight(step, delay)
-            for group in opt.param_groups:
-                group["lr"] = config.lr_at(step)
-            terms = losses(model, batch, config, beta, blur_batch)
-            step += 1
-            values = optimizer_step(opt, terms, step)
-            val = None
-            if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
-                val = validate(model, val_batch, config, beta)
-            history.append({"step": step, **values, "beta": beta, **(val or {})})
-            saved = None
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                saved, last_saved = save(), step
-            elapsed = time.perf_counter() - t0
-            rate = (step - start) / max(elapsed, 1e-9)
-            yield Progress(step, config.steps, values, val, elapsed, (config.steps - step) / rate, dev_name, saved,
-                           done=step == config.steps)
-    except GeneratorExit:
-        if step > last_saved:
-            save()  # cancelled: keep the weights of the last completed step
-        raise
+    yield from run_steps(take_step, history, dev_name, start=start, steps=config.steps,
+                         validate=None if val_batch is None else lambda: validate(model, val_batch, config, beta),
+                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every,
+                         summary=("total", "val_total", "val_psnr_deblur"))
 
 
 def warm_start(model, source, name: str = "the model") -> int:
@@ -282,10 +254,10 @@ def warm_start(model, source, name: str = "the model") -> int:
     return copied
 
 
-def train_from_config(stacks, output, config: TrainConfig, init=None, resume: bool = True,
+def train_from_config(stacks, output, config: TrainSettings, init=None, resume: bool = True,
                       overwrite: bool = False) -> Iterator[Progress]:
-    """:func:`train` driven by the latent trainer's :class:`TrainConfig` (what the training dock builds):
-    its preset, length, batch, crop, learning rate, seed and device; the losses keep their defaults."""
+    """:func:`train` driven by the training dock's config (:class:`TrainSettings` with ``preset``, ``crop`` and
+    ``epochs``): its preset, length, batch, crop, learning rate, seed and device; the losses keep their defaults."""
     ours = BlurCodeConfig(preset=config.preset, batch_size=max(2, config.batch_size), crop=config.crop,
                           lr=config.lr, seed=config.seed, device=config.device,
                           validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)

@@ -9,48 +9,22 @@ plane indices (and the output says so).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ...adapt import DEFAULT_MINUTES as ADAPT_MINUTES
-from ...adapt import adapt
-from ...engine import DEFAULT_TILE, LatentFocus
+from ...engine import LatentFocus
 from ...io import Stack, check_plane_index
-from ...latent import check_alpha, parse_strength
-from ..base import PAIR, Method, Params, Progress, param
+from ...models import PRESETS
+from ..base import PAIR, Method, Progress
+from .adapt import DEFAULT_MINUTES as ADAPT_MINUTES
+from .adapt import adapt
+from .commands import COMMANDS, add_train_arguments, train_from_args
 from .jobs import LatentView, latent_view, synthesize_levels
 from .live import PREVIEW_SIDE, T_MAX, LiveFrame, LiveRequest, LiveSession, preview_size
+from .params import CPU_TILE, LatentParams
 from .stack_job import StackJob
+from .training import FINE_TUNE_RECIPE, REGULARIZATIONS, TrainConfig, train
 
-__all__ = ["ADAPT_MINUTES", "CPU_TILE", "PREVIEW_SIDE", "T_MAX", "LatentMethod", "LatentParams", "LatentView",
-           "LiveFrame", "LiveRequest", "LiveSession", "StackJob", "adapt", "latent_view", "preview_size",
-           "synthesize_levels"]
-
-CPU_TILE = 2048  # on the CPU planes up to this size run as one tile: tiles bound GPU memory, overlaps cost time
-
-
-def parse_alpha(text) -> float | None:
-    """``"auto"`` (or nothing) -> None, else a number in (0, 1]."""
-    if text in (None, "", "auto"):
-        return None
-    return check_alpha(text)
-
-
-@dataclass(frozen=True)
-class LatentParams(Params):
-    alpha: float | None = param(None, "alpha of Eq. 2 in (0, 1], or auto (the default): 1 - d_B/d_C from the "
-                                "planes' z positions (plane indices when the stack records none)", parse=parse_alpha,
-                                label="α")
-    strength: str = param("auto", "the step towards focus: auto (the default rule, by the planes' distance to "
-                          "focus), model (the model's calibrated fraction), or a fraction in (0, 1] of Eq. 2's "
-                          "step; 1 is Eq. 2 exactly", parse=parse_strength)
-    tile: int = param(DEFAULT_TILE, "planes larger than this many pixels run in overlapping tiles (on the CPU "
-                      f"the method starts from {CPU_TILE}: one tile is faster there)", min=64, max=65536)
-
-    def __post_init__(self):
-        super().__post_init__()
-        parse_strength(self.strength)
-        if self.alpha is not None:
-            check_alpha(self.alpha)
+__all__ = ["ADAPT_MINUTES", "CPU_TILE", "FINE_TUNE_RECIPE", "PREVIEW_SIDE", "REGULARIZATIONS", "T_MAX", "LatentMethod",
+           "LatentParams", "LatentView", "LiveFrame", "LiveRequest", "LiveSession", "StackJob", "TrainConfig", "adapt",
+           "latent_view", "preview_size", "synthesize_levels", "train"]
 
 
 class LatentMethod(Method):
@@ -60,6 +34,8 @@ class LatentMethod(Method):
     Params = LatentParams
     uses_model = True
     model_family = "autoencoder"
+
+    train_presets = tuple(name for name, preset in PRESETS.items() if preset.family == "autoencoder")
 
     def __init__(self, engine: LatentFocus):
         self.engine = engine
@@ -71,6 +47,18 @@ class LatentMethod(Method):
     @classmethod
     def weights_source(cls) -> str:
         return "an autoencoder model: the shipped 'default' or --model NAME|FOLDER (latent-focus models)"
+
+    @classmethod
+    def commands(cls) -> list:
+        return COMMANDS
+
+    @classmethod
+    def add_train_arguments(cls, parser) -> None:
+        add_train_arguments(parser)
+
+    @classmethod
+    def train_from_args(cls, stacks, args):
+        return train_from_args(stacks, args)
 
     @property
     def device_name(self) -> str:
@@ -85,17 +73,21 @@ class LatentMethod(Method):
         """Deblur ``plane`` (B) with ``partner`` (C), or with its neighbour further from focus when None."""
         job = StackJob(self.engine, stack, params)
         yield Progress(0, 1, "encoding")
-        result = job.restore(check_plane_index(plane, stack.n_planes),
-                             None if partner is None else check_plane_index(partner, stack.n_planes))
-        yield Progress(1, 1, "decoded")
-        return result
+        return (yield from job.restore_steps(check_plane_index(plane, stack.n_planes),
+                                             None if partner is None else check_plane_index(partner, stack.n_planes)))
 
     def restore_planes(self, stack: Stack, planes: list[int], params: LatentParams):
         """Deblur each plane with its neighbour further from focus; neighbouring planes share their latents."""
         job = StackJob(self.engine, stack, params)
         results = []
         for k, p in enumerate(planes):
-            results.append(job.restore(check_plane_index(p, stack.n_planes), None))
+            gen = job.restore_steps(check_plane_index(p, stack.n_planes), None)
+            try:
+                while True:
+                    step = next(gen)
+                    yield Progress(k, len(planes), f"plane {p}: {step.message}")
+            except StopIteration as stop:
+                results.append(stop.value)
             job.keep_only(planes[k + 1:k + 2])
             yield Progress(k + 1, len(planes), f"plane {p}")
         return results

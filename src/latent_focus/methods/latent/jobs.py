@@ -1,7 +1,7 @@
 """The latent method's interactive jobs besides the slider (:mod:`.live`): blur synthesis, latent view.
 
 Qt-free; each job takes a snapshot of its input, so it runs the same in the napari panel and in tests.
-Long jobs are generators that yield :class:`~latent_focus.methods.base.Progress` and return their result.
+Long jobs are generators that yield :class:`~latent_focus.progress.Progress` and return their result.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class LiveSession:
             restored = job.with_params(request.params.replace(alpha=alpha)).restore(*pair)
             image, info = restored.image, restored.info
         else:
-            image = job.engine.decode(mix(job.latent(pair[0]), job.latent(pair[1]), request.t))
+            image = job.engine.decode(mix(*job.latents(pair), request.t))
             info = {"alpha": alpha, "decoding": "plain", "rule": "blur synthesis: Eq. 1 with α = t, plain decoding"}
         if small:
             info.pop("focus_plane", None)  # the preview job's own, not the stack's
@@ -113,8 +113,7 @@ class LiveSession:
     def prepare(self, planes: tuple[int, int], params: "LatentParams") -> None:
         """Encode B and C at full resolution, and decode ``D(E(x_B))`` where the default rule will need it."""
         job = self._full_job(planes, params)
-        for i in planes:
-            job.latent(i)
+        job.latents(planes)
         if parse_strength(params.strength) == "auto":
             job.reconstruction(planes[0])
         self._prepared = tuple(planes)

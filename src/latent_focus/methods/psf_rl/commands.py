@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
+from ...progress import Progress
+from ...terminal import ProgressLine
 from ..options import Command, add_axes
-from .progress import ProgressBar
 
 BRIGHTFIELD_PHOTONS = (500.0, 30000.0)  # photons per pixel of clear background in brightfield training
 
@@ -37,26 +38,23 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ...io import read_stack
-    from .simulation import Recipe
-    from .training import TrainConfig, train_estimator
+    from .simulation import SimulationRecipe
+    from .training import EstimatorTrainConfig, train_estimator
 
     waves = args.max_waves if args.max_waves is not None else (20.0 if args.modality == "brightfield" else 10.0)
     if not 0 < waves <= 100:
         raise InputError(f"--max-waves must be in (0, 100]; got {waves}")
-    config = TrainConfig(modality=args.modality, samples=args.samples, val_samples=args.val_samples,
-                         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         device=args.device, recipe=Recipe(modality=args.modality, max_waves=waves,
-                                                           photons=BRIGHTFIELD_PHOTONS if args.modality ==
-                                                           "brightfield" else Recipe.photons))
+    photons = BRIGHTFIELD_PHOTONS if args.modality == "brightfield" else SimulationRecipe.photons
+    config = EstimatorTrainConfig(modality=args.modality, samples=args.samples, val_samples=args.val_samples,
+                                  steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                  device=args.device, recipe=SimulationRecipe(modality=args.modality, max_waves=waves,
+                                                                              photons=photons))
     config.check()
     content = [read_stack(path, channel=args.channel, axes=args.axes) for path in args.content]
-    bar = ProgressBar("train-psf")
+    bar = ProgressLine("train-psf")
     last = None
     for p in train_estimator(content, args.output, config, overwrite=args.overwrite, keep_data=args.keep_data):
-        message = "" if p.loss is None else f"loss {p.loss:.4f}"
-        if p.val:
-            message += f" val R2 defocus {p.val['val_r2_defocus_waves']:.3f}"
-        bar.update(p.done, p.total, message, p.eta_s, p.phase)
+        bar.update(p)
         last = p
     bar.close()
     if last is None:
@@ -180,11 +178,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         focus, how = find_focus(stack.data), "sharpest plane (variance of the Laplacian)"
     optics = _optics(args, stack)
     method = load_method("psf-rl", args.model, args.device)
-    bar = ProgressBar("calibrate-depth")
+    bar = ProgressLine("calibrate-depth")
     estimates = []
     for i in range(stack.n_planes):
         estimates.append(plane_summary(method.blur_maps(stack.data[i], optics, args.modality)))
-        bar.update(i + 1, stack.n_planes, f"plane {i}")
+        bar.update(Progress(i + 1, stack.n_planes, f"plane {i}", unit="plane"))
     bar.close()
     estimator = method.estimator(args.modality)
     max_um = float(optics.defocus_um(_max_waves(method, args.modality)))

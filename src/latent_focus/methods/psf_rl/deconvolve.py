@@ -6,7 +6,7 @@ partition of unity, so the PSF changes smoothly from tile to tile and nothing is
 no seams. The tile PSFs are compressed to their mean and a few basis kernels (``k_t = m + sum_j u_tj b_j``), so
 one iteration costs a few FFTs of the whole plane whatever the number of tiles (:class:`TiledBlur`). With one
 PSF this is exactly the plain Richardson-Lucy of
-:func:`latent_focus.methods.richardson_lucy.deconvolution.richardson_lucy`: the same background handling (1st
+:func:`latent_focus.optics.deconvolution.richardson_lucy`: the same background handling (1st
 percentile subtracted, added back), mirror padding, floor and clipping.
 
 The total-variation term is that of Dey et al. (2006), used by Shajkofci & Liebling's semi-blind

@@ -10,12 +10,12 @@ import numpy as np
 from ...optics.parametric import Optics
 from ..base import Progress
 from .estimator import ParameterMaps
-from .simulation import Recipe
+from .simulation import SimulationRecipe
 
 
 def max_defocus_waves(card) -> float:
     """The largest defocus (waves at the pupil edge) an estimator was trained on, from its model card."""
-    return float(card.training.get("recipe", {}).get("recipe", {}).get("max_waves", Recipe.max_waves))
+    return float(card.training.get("recipe", {}).get("recipe", {}).get("max_waves", SimulationRecipe.max_waves))
 
 
 @dataclass

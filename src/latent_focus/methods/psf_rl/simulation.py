@@ -29,7 +29,7 @@ MODALITIES = ("widefield", "brightfield")
 
 
 @dataclass(frozen=True)
-class Recipe:
+class SimulationRecipe:
     """The ranges samples are drawn from (recorded in the model card)."""
 
     modality: str = "widefield"
@@ -65,7 +65,7 @@ def draw_optics(rng: np.random.Generator, modality: str) -> Optics:
     return Optics(na, wl, n, zoom * FC0 * wl / na)
 
 
-def draw_params(rng: np.random.Generator, recipe: Recipe) -> np.ndarray:
+def draw_params(rng: np.random.Generator, recipe: SimulationRecipe) -> np.ndarray:
     """(W, A0, A45) in waves: defocus dense near focus, astigmatism small half of the time."""
     w = recipe.max_waves * (rng.uniform(0, 0.03) if rng.random() < 0.1 else rng.random() ** 1.5)
     w *= 1 if rng.random() < 0.5 else -1
@@ -121,7 +121,7 @@ def _contrast(content: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x ** rng.uniform(0.7, 1.4)
 
 
-def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe: Recipe):
+def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe: SimulationRecipe):
     """One training sample.
 
     Returns

@@ -2,8 +2,9 @@
 
 :func:`train_estimator` is a generator: it first simulates the samples (in chunks written to a cache folder
 inside the model folder, each from its own seed, so an interrupted run picks up where it stopped), then trains
-the CNN, checkpointing atomically every ``checkpoint_every`` steps, and yields :class:`TrainProgress` along the
-way. The same command started again resumes from the checkpoint; the cache is removed once training is done.
+the CNN, checkpointing atomically every ``checkpoint_every`` steps, and yields
+:class:`~latent_focus.progress.Progress` along the way (phase ``simulate``, then ``train``). The same command
+started again resumes from the checkpoint; the cache is removed once training is done.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from ...files import atomic_write
 from ...io import Stack
 from ...models import ModelCard, build_model, save_model
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, run_steps, seeded
+from ...train_loop import resume as resume_run
 from .estimator import PRESET, decode_outputs, encode_targets, transform_targets
 from .sampling import PATCH, normalize_patches
-from .simulation import MODALITIES, Recipe, simulate_sample
+from .simulation import MODALITIES, SimulationRecipe, simulate_sample
 
 CHUNK = 500  # samples per cache file
 CACHE = "simulated"
 
 
 @dataclass
-class TrainConfig:
+class EstimatorTrainConfig(TrainSettings):
     """One training run of the PSF estimator."""
 
     modality: str = "widefield"
@@ -44,11 +48,10 @@ class TrainConfig:
     steps: int = 8000
     batch_size: int = 32
     lr: float = 1e-3
-    seed: int = 0
     checkpoint_every: int = 200
     validate_every: int = 500
     device: str = "cpu"
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: SimulationRecipe = field(default_factory=SimulationRecipe)
 
     def check(self) -> None:
         if self.modality not in MODALITIES:
@@ -60,19 +63,6 @@ class TrainConfig:
             raise InputError("--val-samples must be >= 0 and --lr in (0, 1)")
         if self.recipe.modality != self.modality:
             raise InputError("the recipe's modality differs from the run's; pass one --modality")
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One report: what phase, ``done`` of ``total``, the last loss, validation metrics and the ETA."""
-
-    phase: str  # "simulate" or "train"
-    done: int
-    total: int
-    loss: float | None = None
-    val: dict | None = None
-    eta_s: float = 0.0
-    device: str = "cpu"
 
 
 def content_planes(stacks: list[Stack]) -> list[np.ndarray]:
@@ -94,7 +84,7 @@ def _content_key(stacks: list[Stack]) -> str:
     return h.hexdigest()[:16]
 
 
-def _chunk(contents, config: TrainConfig, index: int, n: int, stream: int):
+def _chunk(contents, config: EstimatorTrainConfig, index: int, n: int, stream: int):
     """``n`` samples of chunk ``index`` of a stream (0 training, 1 validation), each from its own seed."""
     patches = np.empty((n, PATCH, PATCH), np.float16)
     cond = np.empty((n, 2), np.float32)
@@ -108,7 +98,7 @@ def _chunk(contents, config: TrainConfig, index: int, n: int, stream: int):
     return patches, cond, target
 
 
-def _simulate(contents, config: TrainConfig, cache: Path, key: str) -> Iterator[TrainProgress]:
+def _simulate(contents, config: EstimatorTrainConfig, cache: Path, key: str) -> Iterator[Progress]:
     jobs = [(0, i, min(CHUNK, config.samples - i * CHUNK)) for i in range(math.ceil(config.samples / CHUNK))]
     jobs += [(1, i, min(CHUNK, config.val_samples - i * CHUNK)) for i in range(math.ceil(config.val_samples / CHUNK))]
     cache.mkdir(parents=True, exist_ok=True)
@@ -116,7 +106,7 @@ def _simulate(contents, config: TrainConfig, cache: Path, key: str) -> Iterator[
     total = config.samples + config.val_samples
     todo = [(s, i, n) for s, i, n in jobs if not _chunk_path(cache, key, s, i).is_file()]
     done = total - sum(n for _, _, n in todo)
-    yield TrainProgress("simulate", done, total)
+    yield Progress(done, total, unit="sample", phase="simulate")
     for stream, i, n in todo:
         p, c, t = _chunk(contents, config, i, n, stream)
         atomic_write(_chunk_path(cache, key, stream, i),
@@ -124,7 +114,7 @@ def _simulate(contents, config: TrainConfig, cache: Path, key: str) -> Iterator[
         made += n
         done += n
         rate = made / max(time.perf_counter() - t0, 1e-9)
-        yield TrainProgress("simulate", done, total, eta_s=(total - done) / rate)
+        yield Progress(done, total, unit="sample", phase="simulate", eta_s=(total - done) / rate)
 
 
 def _chunk_path(cache: Path, key: str, stream: int, index: int) -> Path:
@@ -186,10 +176,10 @@ def predict(model, patches: torch.Tensor, cond: torch.Tensor, device, batch: int
     return decode_outputs(torch.cat(outs)).numpy()
 
 
-def train_estimator(content: list[Stack], output: str | Path, config: TrainConfig | None = None,
-                    overwrite: bool = False, keep_data: bool = False) -> Iterator[TrainProgress]:
+def train_estimator(content: list[Stack], output: str | Path, config: EstimatorTrainConfig | None = None,
+                    overwrite: bool = False, keep_data: bool = False) -> Iterator[Progress]:
     """Simulate the samples, then train the estimator; writes ``output`` (weights, card, history)."""
-    config = config or TrainConfig()
+    config = config or EstimatorTrainConfig()
     config.check()
     output = Path(output)
     contents = content_planes(content)
@@ -211,54 +201,43 @@ def train_estimator(content: list[Stack], output: str | Path, config: TrainConfi
 
     device = select_device(config.device)
     dev_name = describe(device)
-    torch.manual_seed(config.seed)
+    seeded(config.seed)
     model = build_model(PRESET).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.05)
-    history: list[dict] = []
-    step = 0
-    if resumable:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        history, step = list(ckpt["history"]), int(ckpt["step"])
-
-    def save(metrics: dict | None = None) -> None:
-        card = _card(config, content, dev_name, step, metrics)
-        save_model(output, model, card, history)
-        save_checkpoint(output, {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                 "history": history, "step": step, "recipe": recipe})
-
-    t0, start, last_val = time.perf_counter(), step, None
+    history, start = resume_run(ckpt, model, opt, scheduler=sched)
+    last_val = None
     n = len(data[0])
-    try:
-        while step < config.steps:
-            rng = np.random.default_rng([config.seed, 2, step])
-            x, c, t = _batch(data, rng.integers(0, n, size=config.batch_size), rng)
-            model.train()
-            l1, nll = laplace_loss(model(x.to(device), c.to(device)), t.to(device))
-            loss = l1 + 0.1 * nll
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            record = {"step": step, "loss": loss.item(), "l1": l1.item(), "nll": nll.item()}
-            if not math.isfinite(record["loss"]):
-                raise RuntimeError(f"training diverged at step {step}; lower --lr")
-            if val_x is not None and (step % config.validate_every == 0 or step == config.steps):
-                last_val = _validate(model, val_x, val[1], val[2], device)
-                record.update(last_val)
-            history.append(record)
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save(last_val)
-            rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
-            yield TrainProgress("train", step, config.steps, record["loss"], last_val, (config.steps - step) / rate,
-                                dev_name)
-    except GeneratorExit:
-        save(last_val)
-        raise
+
+    def take_step(step: int):
+        rng = np.random.default_rng([config.seed, 2, step])
+        x, c, t = _batch(data, rng.integers(0, n, size=config.batch_size), rng)
+        model.train()
+        l1, nll = laplace_loss(model(x.to(device), c.to(device)), t.to(device))
+        loss = l1 + 0.1 * nll
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        record = {"loss": loss.item(), "l1": l1.item(), "nll": nll.item()}
+        if not math.isfinite(record["loss"]):
+            raise RuntimeError(f"training diverged at step {step + 1}; lower --lr")
+        return record, {}
+
+    def validate() -> dict:
+        nonlocal last_val
+        last_val = _validate(model, val_x, val[1], val[2], device)
+        return last_val
+
+    def save(step: int) -> None:
+        save_model(output, model, _card(config, content, dev_name, step, last_val), history)
+        save_checkpoint(output, checkpoint_state(model, opt, history, step, scheduler=sched, recipe=recipe))
+
+    for p in run_steps(take_step, history, dev_name, start=start, steps=config.steps,
+                       validate=None if val_x is None else validate, validate_every=config.validate_every,
+                       save=save, checkpoint_every=config.checkpoint_every, summary=("loss", "val_r2_defocus_waves")):
+        p.phase = "train"
+        yield p
     if not keep_data:
         shutil.rmtree(cache, ignore_errors=True)
 
@@ -273,7 +252,7 @@ def _validate(model, x, cond, target, device) -> dict:
             **{f"val_median_abs_{k}": round(float(v), 4) for k, v in zip(names, mae)}}
 
 
-def _run_recipe(config: TrainConfig, key: str) -> dict:
+def _run_recipe(config: EstimatorTrainConfig, key: str) -> dict:
     """What a checkpoint must share with this run to be resumed: all but the run's length and device."""
     d = asdict(config)
     for k in ("steps", "device", "checkpoint_every", "validate_every"):
@@ -288,7 +267,8 @@ def _source_name(stack: Stack) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
-def _card(config: TrainConfig, content: list[Stack], device: str, step: int, metrics: dict | None) -> ModelCard:
+def _card(config: EstimatorTrainConfig, content: list[Stack], device: str, step: int,
+          metrics: dict | None) -> ModelCard:
     return ModelCard(
         preset=PRESET,
         name="",

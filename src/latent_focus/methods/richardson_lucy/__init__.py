@@ -4,7 +4,7 @@ The PSF comes from a file (``--psf``: a 2-D kernel, or a 3-D PSF z-stack with ``
 optics (``--optics NA WAVELENGTH``: the Born & Wolf PSF at ``--defocus``, or estimated per tile when the
 defocus is not given), or, with no PSF option, is estimated per tile by the spectral estimator with the
 optics of a 40x/0.75 air objective at 520 nm. Each tile is deconvolved with its own PSF and the tiles
-are blended without seams (:func:`deconvolution.richardson_lucy_tiled`).
+are blended without seams (:func:`latent_focus.optics.deconvolution.richardson_lucy_tiled`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from ...errors import InputError
 from ...io import Stack, check_plane_index, read_stack
 from ...optics import born_wolf_psf
+from ...optics.deconvolution import estimate_defocus_psf, richardson_lucy_tiled_steps
 from ..base import PLANE, Method, Params, Progress, Restored, param, parse_auto_number
-from .deconvolution import estimate_defocus_psf, richardson_lucy_tiled
 
 DEFAULT_OPTICS = (0.75, 0.52)  # NA and wavelength (um) assumed when none are given
 
@@ -75,9 +75,8 @@ class RichardsonLucy(Method):
         pixel = params.pixel_size or stack.pixel_size_um or 0.1
         psfs, how = self._psfs(image, params, pixel)
         yield Progress(0, 1, how)
-        out = richardson_lucy_tiled(image, psfs, params.tile, min(params.overlap, params.tile - 1),
-                                    params.iterations)
-        yield Progress(1, 1, how)
+        out = yield from richardson_lucy_tiled_steps(image, psfs, params.tile, min(params.overlap, params.tile - 1),
+                                                     params.iterations)
         return Restored(out, {"method": self.name, "plane": plane, "psf": how, "iterations": params.iterations,
                               "pixel_size_um": pixel})
 

@@ -12,9 +12,9 @@ import re
 from qtpy.QtWidgets import QFormLayout, QGroupBox, QLineEdit, QPushButton, QSpinBox
 
 from ....errors import InputError
-from ....methods.base import Progress
 from ....methods.latent import ADAPT_MINUTES, adapt
 from ....models import user_models_dir
+from ....progress import Progress
 from ...events import model_events
 
 NAME_OK = re.compile(r"^[\w.\- ]+$")
@@ -24,7 +24,7 @@ def adapt_progress(gen):
     """Training reports of :func:`adapt` as the panel's progress reports."""
     try:
         for p in gen:
-            yield Progress(p.step, max(p.total, 1), f"step {p.step} of {p.total}, loss {p.losses['total']:.3f}, "
+            yield Progress(p.done, max(p.total, 1), f"step {p.done} of {p.total}, loss {p.losses['total']:.3f}, "
                                                     f"{p.eta_s:.0f} s left")
     finally:
         gen.close()

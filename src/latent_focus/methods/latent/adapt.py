@@ -1,13 +1,14 @@
 """Adapt a model to one z-stack: a short self-supervised fine-tune on the stack's own planes.
 
 The stack's sharper planes are the targets for its blurrier ones. Every triplet ``(a, b, c)`` of planes on
-one side of focus, ``a`` the sharpest, trains the model's own losses (:func:`latent_focus.training.triplet_losses`):
+one side of focus, ``a`` the sharpest, trains the model's own losses
+(:func:`latent_focus.methods.latent.losses.triplet_losses`):
 reconstruction, blur synthesis of ``b`` from ``a`` and ``c`` (Eq. 1), the direct latent term (Eq. 4) and the
 deblurring term, ``a`` decoded from Eq. 2's extrapolation of ``b`` and ``c``. The alpha of a triplet comes
 from the planes' positions only, so no in-focus ground truth is needed: only which side of the sharpest
 plane each plane lies on (:func:`latent_focus.focus.find_focus`, or ``focus=``).
 
-:func:`adapt` is a generator that yields :class:`latent_focus.training.Progress` after every step and stops
+:func:`adapt` is a generator that yields :class:`latent_focus.progress.Progress` after every step and stops
 after about ``minutes`` of work; closing it cancels, and nothing is written. At the end it writes a normal
 model folder whose :class:`~latent_focus.models.ModelCard` says it was adapted, to which stack, and from which
 model; ``latent-focus adapt`` and the napari panel's "Adapt to this stack" both drive it.
@@ -20,7 +21,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,14 +29,16 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .device import describe, select_device
-from .errors import InputError
-from .focus import find_focus, triplets_for
-from .io import Normalizer, Stack, check_plane_index, check_planes
-from .models import PRESETS, find_model, load_model, read_card
-from .models.modelfile import save_model
-from .models.store import SHIPPED_DIR
-from .training import Progress, optimizer_step, triplet_losses
+from ...device import describe, select_device
+from ...errors import InputError
+from ...focus import find_focus, triplets_for
+from ...io import Normalizer, Stack, check_plane_index, check_planes
+from ...models import PRESETS, find_model, load_model, read_card
+from ...models.modelfile import save_model
+from ...models.store import SHIPPED_DIR
+from ...progress import Progress
+from ...train_loop import optimizer_step, run_steps, seeded
+from .losses import triplet_losses
 
 DEFAULT_MINUTES = 2.0
 
@@ -56,7 +58,7 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
           minutes: float = DEFAULT_MINUTES, *, steps: int | None = None, focus: int | None = None,
           planes=None, rows: tuple[int, int] | None = None, device: str = "auto",
           settings: AdaptSettings = AdaptSettings(), overwrite: bool = False) -> Iterator[Progress]:
-    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.training.Progress` per step.
+    """Fine-tune ``model`` on the planes of ``stack``; yield a :class:`~latent_focus.progress.Progress` per step.
 
     Parameters
     ----------
@@ -117,27 +119,21 @@ def adapt(stack: Stack | np.ndarray, output: str | os.PathLike, model: str | os.
                          "pass planes of at least 32 x 32 pixels")
     region = Normalizer.from_data(data, card.percentiles).normalize(data[:, y0:y1])
     regularization = card.training.get("recipe", {}).get("regularization", "direct")
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng = seeded(settings.seed)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     net.train()
     use_amp, dev_name = dev.type == "cuda", describe(dev)
-    budget = 60.0 * minutes
-    t0 = time.perf_counter()
-    step, elapsed = 0, 0.0
-    while elapsed < budget and (steps is None or step < steps):
+
+    def take_step(step: int):
         batch, alpha = _sample(region, triplets, crop, settings.batch_size, rng)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             terms = triplet_losses(net, batch.to(dev), alpha.to(dev), regularization, "l1", settings.extrapolation)
-        step += 1
-        losses = optimizer_step(opt, terms, step, "adaptation")
-        elapsed = time.perf_counter() - t0
-        rate = step / elapsed
-        total = step + int(max(0.0, budget - elapsed) * rate)  # the steps the budget will have run
-        total = total if steps is None else min(total, steps)
-        done = elapsed >= budget or step == steps
-        yield Progress(step, total, losses, None, elapsed, 0.0 if done else (total - step) / rate, dev_name,
-                       done=done)
+        return optimizer_step(opt, terms, step + 1, "adaptation"), {}
+
+    last = None
+    for last in run_steps(take_step, [], dev_name, steps=steps, minutes=minutes):
+        yield last
+    step, elapsed = last.done, last.elapsed_s
     net.eval()
     adapted = {"from": card.name or base_path.name, "from_weights_sha256": card.weights_sha256,
                "stack": stack.source or "array", "focus": focus, "planes": keep, "rows": [y0, y1],

@@ -11,14 +11,16 @@ All arrays are numpy; images have axes (y, x); results are float32.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ...errors import InputError
-from ...optics import born_wolf_psf, check_image, fast_len, kernel_otf, psf_from_bead_stack
-from ...optics import pad as pad_plane
-from ...tiling import plan_tiles, stitch
+from ..errors import InputError
+from ..progress import Progress, run
+from ..tiling import plan_tiles, stitch
+from . import born_wolf_psf, check_image, fast_len, kernel_otf, psf_from_bead_stack
+from . import pad as pad_plane
 
 __all__ = ["bead_psf", "estimate_defocus_psf", "optics_psf", "richardson_lucy", "richardson_lucy_tiled"]
 
@@ -47,7 +49,16 @@ def _estimate_background(img: np.ndarray) -> float:
 
 def richardson_lucy(image, psf, iterations: int = 30, *, clip: bool = True, eps: float = 1e-6,
                     background: float | str | None = "auto", pad: str = "reflect") -> np.ndarray:
-    """Richardson-Lucy deconvolution of one plane (FFT-based, float32, non-negative).
+    """Richardson-Lucy deconvolution of one plane (FFT-based, float32, non-negative); see
+    :func:`richardson_lucy_steps`, which this runs to the end."""
+    return run(richardson_lucy_steps(image, psf, iterations, clip=clip, eps=eps, background=background, pad=pad))
+
+
+def richardson_lucy_steps(image, psf, iterations: int = 30, *, clip: bool = True, eps: float = 1e-6,
+                          background: float | str | None = "auto",
+                          pad: str = "reflect") -> Generator[int, None, np.ndarray]:
+    """Richardson-Lucy deconvolution of one plane (FFT-based, float32, non-negative), yielding the number of
+    iterations done after each (closing it stops between iterations).
 
     The background (camera offset, diffuse light) is subtracted before the iterations and added back after,
     so the multiplicative updates act on the signal only. The image is mirror-padded by the kernel size to
@@ -115,22 +126,24 @@ def richardson_lucy(image, psf, iterations: int = 30, *, clip: bool = True, eps:
     floor = np.float32(eps * max(float(xp.max()), 1e-12))
     est = xp.copy()
     est = np.maximum(est, floor)
-    for _ in range(iterations):
+    for i in range(iterations):
         blurred = np.fft.irfft2(np.fft.rfft2(est) * otf, s=fshape)
         ratio = xp / np.maximum(blurred, floor)
         est = est * np.fft.irfft2(np.fft.rfft2(ratio) * otf_conj, s=fshape)
         if clip:
             np.maximum(est, 0, out=est)
         est = est.astype(np.float32, copy=False)
+        yield i + 1
     return (est[py:py + h, px:px + w] + bg).astype(np.float32)
 
 
 PsfSource = Callable[[tuple[int, int, int, int]], np.ndarray] | Sequence[np.ndarray] | np.ndarray
 
 
-def _tile_psfs(psfs, boxes, tile: int, overlap: int, shape) -> list[np.ndarray]:
+def _tile_psfs(psfs, boxes, tile: int, overlap: int, shape) -> list[np.ndarray] | None:
+    """One kernel per tile from ``psfs`` (None for a callable, which is asked tile by tile)."""
     if callable(psfs):
-        return [np.asarray(psfs(b)) for b in boxes]
+        return None
     if isinstance(psfs, np.ndarray) and psfs.ndim == 2:
         return [psfs] * len(boxes)
     if isinstance(psfs, np.ndarray) and psfs.ndim == 4:
@@ -151,7 +164,16 @@ def _tile_psfs(psfs, boxes, tile: int, overlap: int, shape) -> list[np.ndarray]:
 
 def richardson_lucy_tiled(image, psfs: PsfSource, tile: int = 128, overlap: int = 32, iterations: int = 30,
                           **kwargs) -> np.ndarray:
+    """Spatially-variant Richardson-Lucy; see :func:`richardson_lucy_tiled_steps`, which this runs to the end."""
+    return run(richardson_lucy_tiled_steps(image, psfs, tile, overlap, iterations, **kwargs))
+
+
+def richardson_lucy_tiled_steps(image, psfs: PsfSource, tile: int = 128, overlap: int = 32, iterations: int = 30,
+                                **kwargs) -> Generator[Progress, None, np.ndarray]:
     """Spatially-variant Richardson-Lucy: overlapping tiles, each with its own PSF, blended smoothly.
+
+    A generator: it yields a :class:`~latent_focus.progress.Progress` after each iteration of each tile (closing
+    it stops there) and returns the restored plane.
 
     Each tile is deconvolved together with a context margin of half its kernel size taken from the image
     (so tile edges see real neighbours, not padding), cropped back, and the tiles are blended with the
@@ -186,17 +208,26 @@ def richardson_lucy_tiled(image, psfs: PsfSource, tile: int = 128, overlap: int 
         raise InputError(f"need tile >= 8 and 0 <= overlap < tile; got tile={tile}, overlap={overlap}. "
                          f"Pass e.g. tile=128, overlap=32")
     boxes = plan_tiles(h, w, tile, overlap)
-    kernels = [_check_psf(k) for k in _tile_psfs(psfs, boxes, tile, overlap, (h, w))]
+    kernels = _tile_psfs(psfs, boxes, tile, overlap, (h, w))  # a callable is asked tile by tile, below
     bg = kwargs.pop("background", "auto")
     if isinstance(bg, str) and bg == "auto":
         bg = _estimate_background(img)
-    outs = []
-    for box, k in zip(boxes, kernels):
+    outs, per_tile = [], max(int(iterations), 1)
+    for t, box in enumerate(boxes):
+        k = _check_psf(psfs(box) if callable(psfs) else kernels[t])
         y0, y1, x0, x1 = box
         my, mx = k.shape[0] // 2 + 1, k.shape[1] // 2 + 1
         ey0, ey1, ex0, ex1 = max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
-        res = richardson_lucy(img[ey0:ey1, ex0:ex1], k, iterations, background=bg, **kwargs)
+        steps = richardson_lucy_steps(img[ey0:ey1, ex0:ex1], k, iterations, background=bg, **kwargs)
+        try:
+            while True:
+                i = next(steps)
+                yield Progress(t * per_tile + i, len(boxes) * per_tile, f"tile {t + 1} of {len(boxes)}")
+        except StopIteration as stop:
+            res = stop.value
         outs.append(res[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0])
+        if not iterations:
+            yield Progress(t + 1, len(boxes), f"tile {t + 1} of {len(boxes)}")
     return stitch(outs, boxes, h, w, overlap).astype(np.float32)
 
 

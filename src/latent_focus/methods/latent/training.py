@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,16 +16,18 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from .device import describe, select_device
-from .errors import InputError
-from .focus import find_focus, triplets_for
-from .io import Normalizer, Stack, check_plane_index, check_planes
-from .latent import deblur_t, map_parts, parts
-from .metrics import psnr
-from .models import ModelCard, build_model, find_model, load_model
-from .models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
+from ...device import describe, select_device
+from ...errors import InputError
+from ...focus import find_focus, triplets_for
+from ...io import Normalizer, Stack, check_plane_index, check_planes
+from ...metrics import psnr
+from ...models import ModelCard, build_model, find_model, load_model
+from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
+from ...progress import Progress
+from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import resume as resume_run
+from .losses import triplet_losses
 
 REGULARIZATIONS = ("baseline", "indirect", "direct")
 #: the best fine-tuning recipe measured in the README (on a field the model never saw): the training dock's
@@ -35,21 +36,14 @@ FINE_TUNE_RECIPE = {"extrapolation": 3.0, "steps": 1200}
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TrainSettings):
     """Recipe of one training run (stored in the model card)."""
 
     preset: str = "compact"
     regularization: str = "direct"
     loss: str = "l1"
-    steps: int = 1000
     epochs: float | None = None
-    batch_size: int = 8
     crop: int = 128
-    lr: float = 1e-4
-    seed: int = 0
-    device: str = "auto"
-    validate_every: int = 50
-    checkpoint_every: int = 100
     val_fraction: float = 0.15
     percentiles: tuple[float, float] = (0.1, 99.9)
     triplets: str = "auto"
@@ -71,35 +65,6 @@ class TrainConfig:
         if self.relative_latent and self.regularization != "direct":
             raise InputError("a relative latent term needs direct regularization; pass --regularization direct")
 
-
-
-def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str = "training") -> dict[str, float]:
-    """Back-propagate ``terms["total"]`` and step ``opt``; the losses as floats (``step``: the step just taken).
-
-    Raises RuntimeError when the loss is not finite, which a lower learning rate usually cures.
-    """
-    opt.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    opt.step()
-    losses = {k: float(v.detach()) for k, v in terms.items()}
-    if not math.isfinite(losses["total"]):
-        raise RuntimeError(f"{what} diverged at step {step} (loss is {losses['total']}); lower the learning rate")
-    return losses
-
-
-@dataclass
-class Progress:
-    """One report from the training loop."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    val: dict[str, float] | None
-    elapsed_s: float
-    eta_s: float
-    device: str
-    checkpoint: str | None = None
-    done: bool = False
 
 
 @dataclass
@@ -181,63 +146,6 @@ def _validation_batch(sources: list[_Source], config: TrainConfig):
     return _batch(crops, alphas) if crops else None
 
 
-def _flat(z) -> torch.Tensor:
-    """(B, n) view of a latent, all parts concatenated per sample."""
-    return torch.cat([p.flatten(1) for p in parts(z)], dim=1)
-
-
-def _latent_distance(zb, zb_interp, za, zc, relative: bool) -> torch.Tensor:
-    """Eq. 4's L1 between ``z_b`` and ``z_b'``; ``relative`` divides it, per sample and latent part, by the
-    L1 between ``z_a`` and ``z_c``, so it cannot be lowered by shrinking the latent."""
-    if not relative:
-        return (_flat(zb) - _flat(zb_interp)).abs().mean()
-    terms = []
-    for b, bi, a, c in zip(parts(zb), parts(zb_interp), parts(za), parts(zc)):
-        gap = (b - bi).abs().flatten(1).mean(1)
-        span = (a - c).abs().flatten(1).mean(1)
-        terms.append(gap / (span + 1e-6))
-    return torch.stack(terms).mean()
-
-
-def _mix(za, zc, alpha: torch.Tensor):
-    """Eq. 1 with one alpha per sample: ``alpha`` has shape (B,)."""
-    def mix(a, c):
-        w = alpha.view(-1, *([1] * (a.ndim - 1))).to(a.dtype)
-        return w * a + (1 - w) * c
-    return map_parts(mix, za, zc)
-
-
-def triplet_losses(model, batch: torch.Tensor, alpha: torch.Tensor, regularization: str,
-                   loss: str = "l1", extrapolation: float = 0.0,
-                   relative_latent: bool = False, outputs: dict | None = None) -> dict[str, torch.Tensor]:
-    """Loss terms of Eq. 3-4 for a (3, B, 1, h, w) batch of a, b, c crops with per-sample ``alpha``.
-
-    With ``extrapolation > 0`` a deblurring term is added with that weight: the sharpest plane ``a``
-    reconstructed from the extrapolated latent ``z_b/alpha - (1-alpha)/alpha*z_c`` (Eq. 2).
-    ``relative_latent`` makes Eq. 4 scale-free (see :func:`_latent_distance`). A dict passed as
-    ``outputs`` receives the decoded interpolation under ``"interp"``, for every regularization.
-    """
-    rct = F.l1_loss if loss == "l1" else F.mse_loss
-    xa, xb, xc = batch
-    za, zc = model.encode(xa), model.encode(xc)
-    terms = {"rec": 0.5 * (rct(model.decode(za), xa) + rct(model.decode(zc), xc))}
-    zb = model.encode(xb) if (regularization == "direct" or extrapolation > 0) else None
-    interpolates = regularization in ("indirect", "direct")
-    if interpolates or outputs is not None:
-        zb_interp = _mix(za, zc, alpha)
-        interp = model.decode(zb_interp)
-        if outputs is not None:
-            outputs["interp"] = interp
-    if interpolates:
-        terms["interp"] = rct(interp, xb)
-        if regularization == "direct":
-            terms["latent"] = _latent_distance(zb, zb_interp, za, zc, relative_latent)
-    if extrapolation > 0:
-        terms["extrap"] = extrapolation * rct(model.decode(_mix(zb, zc, deblur_t(alpha))), xa)
-    terms["total"] = sum(terms.values())
-    return terms
-
-
 def _losses(model, x: torch.Tensor, alpha: torch.Tensor, config: TrainConfig,
             outputs: dict | None = None) -> dict[str, torch.Tensor]:
     """:func:`triplet_losses` with the loss settings of ``config``."""
@@ -286,8 +194,7 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
     config.check()
     sources = _prepare(stacks, config, focus, weights)
     device = select_device(config.device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seeded(config.seed)
     if init is not None:
         init_path = find_model(init)
         model, init_card = load_model(init_path, device)
@@ -301,62 +208,34 @@ def train(stacks, output: str | Path | None = None, config: TrainConfig | None =
         per_epoch = sum(len(s.triplets) for s in sources) * crops_per_plane
         config.steps = max(1, math.ceil(config.epochs * per_epoch / config.batch_size))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    start = 0
-    ckpt = checkpoint_to_resume(output, lambda c: _same_recipe(c.get("recipe"), _recipe(config, sources)),
-                                overwrite, resume)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        history = list(ckpt["history"])
-        start = int(ckpt["step"])
+    recipe = _recipe(config, sources)
+    ckpt = checkpoint_to_resume(output, lambda c: _same_recipe(c.get("recipe"), recipe), overwrite, resume)
+    history, start = resume_run(ckpt, model, opt, rng)
     val_batch = _validation_batch(sources, config)
     use_amp = device.type == "cuda"
     dev_name = describe(device)
     model.train()
-    t0 = time.perf_counter()
-    step = start
-    last_saved = start
 
-    def save() -> str | None:
+    def take_step(step: int):
+        x, alpha = _sample_batch(sources, config, rng)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            terms = _losses(model, x.to(device), alpha.to(device), config)
+        return optimizer_step(opt, terms, step + 1), {}
+
+    def save(step: int) -> str | None:
         if output is None:
             return None
         card = _card(config, sources, parent, dev_name, step)
         if strength is not None:  # a fine-tuned model keeps its parent's until calibrated anew
             card.deblur_strength = {"value": strength, "inherited_from": parent["name"]}
         save_model(output, model, card, history)
-        save_checkpoint(output, {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": rng.bit_generator.state, "history": history, "step": step,
-            "recipe": _recipe(config, sources)})
+        save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, recipe=recipe))
         return str(output)
 
-    try:
-        while step < config.steps:
-            x, alpha = _sample_batch(sources, config, rng)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                terms = _losses(model, x.to(device), alpha.to(device), config)
-            step += 1
-            losses = optimizer_step(opt, terms, step)
-            val = None
-            if val_batch is not None and (step % config.validate_every == 0 or step == config.steps):
-                val = _validate(model, val_batch, config, device)
-            history.append({"step": step, **losses, **(val or {})})
-            saved = None
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                saved = save()
-                last_saved = step
-            elapsed = time.perf_counter() - t0
-            rate = (step - start) / max(elapsed, 1e-9)
-            yield Progress(step, config.steps, losses, val, elapsed, (config.steps - step) / rate,
-                           dev_name, saved, done=step == config.steps)
-    except GeneratorExit:
-        if step > last_saved:
-            save()  # cancelled: keep the weights of the last completed step
-        raise
+    yield from run_steps(take_step, history, dev_name, start=start, steps=config.steps,
+                         validate=None if val_batch is None else lambda: _validate(model, val_batch, config, device),
+                         validate_every=config.validate_every, save=save, checkpoint_every=config.checkpoint_every,
+                         summary=("total", "val_total", "val_psnr_interp"))
 
 
 def _recipe(config: TrainConfig, sources: list[_Source]) -> dict:
