@@ -56,6 +56,9 @@ def method_models(tmp_path_factory, tiny_model, blurred_stack) -> dict:
     from latent_focus.methods.analysis_synthesis.training import train as train_pair
     from latent_focus.methods.blur_code.training import BlurCodeConfig
     from latent_focus.methods.blur_code.training import train as train_blur_code
+    from latent_focus.methods.care.training import CareRecipe
+    from latent_focus.methods.care.training import train as train_care
+    from latent_focus.pairs import FocusSeries
 
     folder = tmp_path_factory.mktemp("method_models")
     recipe = Recipe(preset="analysis-synthesis-tiny", steps=2, batch_size=2, crop=48, settings=4, val_samples=2,
@@ -66,4 +69,9 @@ def method_models(tmp_path_factory, tiny_model, blurred_stack) -> dict:
                             delay=2)
     for _ in train_blur_code([blurred_stack], folder / "blur-code", config, focus=[0]):
         pass
-    return {"latent": tiny_model, "analysis-synthesis": folder / "pair", "blur-code": folder / "blur-code"}
+    care = CareRecipe(preset="care-tiny", steps=2, batch_size=2, crop=32, val_samples=2, validate_every=2,
+                      checkpoint_every=2, device="cpu")
+    for _ in train_care([FocusSeries(Stack(blurred_stack), 0)], folder / "care", care):
+        pass
+    return {"latent": tiny_model, "analysis-synthesis": folder / "pair", "blur-code": folder / "blur-code",
+            "care": folder / "care"}

@@ -15,6 +15,7 @@ WORK = {
     "latent": ({"tile": 128}, lambda m: [(m.engine.model, "encode"), (m.engine.model, "decode")]),
     "blur-code": ({"tile": 128}, lambda m: [(m.engine.model, "encode"), (m.engine.model, "decode")]),
     "analysis-synthesis": ({"tile": 128, "window": 128}, lambda m: [(m.pair, "_residual")]),
+    "care": ({"tile": 128}, lambda m: [(m.net, "_residual")]),
     "richardson-lucy": ({"tile": 64, "overlap": 16, "iterations": 3, "optics": (0.75, 0.52), "defocus": 1.0},
                         lambda m: [(deconvolution, "kernel_otf")]),
     "psf-rl": ({"tile": 64, "iterations": 6, "defocus": 1.0, "target": "object"},

@@ -130,6 +130,9 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=None, help="crop size (pixels; default 128, blur-code presets 64)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4, blur-code presets 1e-3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--focus", nargs="+", type=plane_index, default=None, metavar="PLANE",
+                   help="blur-code and care presets: in-focus plane of each training stack, or one for all (default: "
+                        "the sharpest by variance of the Laplacian)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     add_common(p, model=False)
     for cls in list_methods():

@@ -78,6 +78,7 @@ _BUILTIN = (
     "analysis_synthesis",
     "psf_rl",
     "blur_code",
+    "care",
 )
 for _module in _BUILTIN:
     register(import_module(f"{__name__}.{_module}").METHOD)

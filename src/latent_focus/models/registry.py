@@ -12,6 +12,7 @@ from .disentangled import BlurCodeAutoencoder
 from .multiscale import MultiScaleAutoencoder
 from .paper import PaperAutoencoder
 from .psf_estimator import PsfEstimator
+from .unet import RefocusUNet
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ PRESETS: dict[str, Preset] = {
                 "variational": True},
                "ML-VAE baseline (Bouchacourt et al. 2018): Gaussian identity and 8-D blur codes, group evidence",
                family="blur-code"),
+        Preset("care", RefocusUNet, {"widths": (16, 32, 64, 128)},
+               "CARE-style U-Net (Weigert et al. 2018), 4 levels: supervised refocusing of one plane",
+               family="care"),
+        Preset("care-tiny", RefocusUNet, {"widths": (8, 16)}, "a very small refocusing U-Net for tests",
+               family="care"),
     )
 }
 

@@ -12,8 +12,6 @@ _DEFAULTS = BlurCodeConfig()
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options only the ``disentangled`` and ``ml-vae`` presets read."""
     g = p.add_argument_group(f"{' and '.join(PRESETS)} presets (blur-code models)")
-    g.add_argument("--focus", nargs="+", type=int, default=None, metavar="PLANE",
-                   help="in-focus plane of each training stack (default: the sharpest by variance of the Laplacian)")
     g.add_argument("--contrastive", type=float, default=_DEFAULTS.contrastive, metavar="W",
                    help=f"weight of the contrastive loss (Eq. 4.7; default {_DEFAULTS.contrastive})")
     g.add_argument("--consistency", type=float, default=_DEFAULTS.consistency, metavar="W",

@@ -1,0 +1,102 @@
+"""Running a trained refocusing U-Net on planes of any size: normalise, refocus in overlapping tiles, blend.
+
+Each call chooses its own device and tile side: on a GPU out-of-memory error the tile is halved and the
+work retried, down to :data:`MIN_TILE`, and below that the call finishes on the CPU. Nothing about the
+loaded network changes between calls, so one network serves every caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Generator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...device import describe, select_device
+from ...errors import InputError
+from ...io import Normalizer, check_planes
+from ...models import find_model, load_model
+from ...models.unet import RefocusUNet
+from ...progress import Progress
+from ...tiling import plan_tiles, stitch
+
+DEFAULT_MODEL = "care"
+MIN_TILE = 128
+OVERLAP = 32
+
+
+class Refocuser:
+    """A loaded U-Net and its card; one lock serialises its use."""
+
+    def __init__(self, model: str | None = None, device: str = "auto"):
+        self.device = select_device(device)
+        self.model_path = find_model(model or DEFAULT_MODEL)
+        self.model, self.card = load_model(self.model_path, self.device)
+        if not isinstance(self.model, RefocusUNet):
+            raise InputError(f"{self.model_path} is not a refocusing U-Net; pass one trained with latent-focus "
+                             "train --preset care (or leave --model out for the shipped one)")
+        self.lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        return self.card.name or self.model_path.name
+
+    @property
+    def device_name(self) -> str:
+        return describe(self.device)
+
+    def refocus_steps(self, plane: np.ndarray, tile: int = 1024,
+                      strength: float = 1.0) -> Generator[Progress, None, tuple[np.ndarray, int, str]]:
+        """Refocus one (y, x) plane in input units; ``strength`` scales the correction (1: as trained).
+
+        Yields a :class:`Progress` after each tile (closing the generator stops there); returns the plane, the
+        tile side and the device that ran.
+        """
+        plane = np.asarray(plane, dtype=np.float32)
+        check_planes(plane[None], "plane")
+        norm = Normalizer.from_data(plane, self.card.percentiles)
+        x = norm.normalize(plane)
+        h, w = x.shape
+        device = self.device
+        while True:
+            overlap = min(OVERLAP, tile // 4)
+            boxes = plan_tiles(h, w, tile, overlap)
+            outs = []
+            for n, (y0, y1, x0, x1) in enumerate(boxes):
+                with self.lock:
+                    r = self._residual(x[y0:y1, x0:x1], device)
+                if r is None:  # out of GPU memory: again with smaller tiles, then on the CPU
+                    break
+                outs.append(strength * r)
+                yield Progress(n + 1, len(boxes), f"tile {n + 1} of {len(boxes)}")
+            else:
+                break
+            if tile > MIN_TILE:
+                tile //= 2
+            else:
+                device = torch.device("cpu")
+        residual = stitch(outs, boxes, h, w, overlap) if len(outs) > 1 else outs[0]
+        return norm.denormalize(x + residual), tile, describe(device)
+
+    def _residual(self, patch: np.ndarray, device: torch.device) -> np.ndarray | None:
+        m = self.model.multiple
+        h, w = patch.shape
+        try:
+            with torch.inference_mode():
+                t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(device)
+                ph, pw = (-h) % m, (-w) % m
+                if ph or pw:
+                    t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+                net = self.model if device == self.device else _on(self.model, device)
+                return net.residual(t)[0, 0, :h, :w].float().cpu().numpy()
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return None
+
+
+def _on(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A copy of ``model`` on ``device`` (the loaded one stays where it is)."""
+    return copy.deepcopy(model).to(device)
