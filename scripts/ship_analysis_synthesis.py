@@ -43,6 +43,9 @@ def main(argv=None) -> None:
                    help="a JSON summary to keep in the card under NAME")
     p.add_argument("--strength", type=float, default=None, help="the calibrated default --strength of the method")
     p.add_argument("--strength-note", default="", help="how the strength was calibrated")
+    p.add_argument("--real-series", type=Path, default=None,
+                   help="JSON list of the real focus series the pair was fine-tuned on "
+                        "(docs/latent-training-series.json)")
     args = p.parse_args(argv)
     card = read_card(args.model)
     if args.strength is not None:
@@ -54,7 +57,11 @@ def main(argv=None) -> None:
     card = replace(card, name=args.name, training_command=" && ".join(args.command),
                    training_data={"simulated on the fly": "see training.recipe and methods/analysis_synthesis/"
                                   "simulation.py", "sources": SOURCES,
-                                  "held out of training": "every real series in ../shared/data (none was used)"},
+                                  **({"real_series": json.loads(args.real_series.read_text()),
+                                      "held out of training": "the HeLa brightfield series (evaluation only)"}
+                                     if args.real_series else
+                                     {"held out of training": "every real series in ../shared/data (none was "
+                                      "used)"})},
                    evaluation=evaluation)
     out = SHIPPED_DIR / args.name
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import sys
 
 from ...device import DEVICE_CHOICES
 from ...terminal import ProgressLine
-from ..options import Command, add_axes
+from ..options import Command, add_axes, plane_index
 from .training import Recipe, train
 
 
@@ -17,6 +17,15 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content", nargs="+", required=True, metavar="FILE",
                    help="in-focus content: TIFF stacks or planes whose every plane is sharp (e.g. confocal sections)")
     p.add_argument("--bead", default=None, help="measured widefield bead z-stack (with z positions) for more kernels")
+    p.add_argument("--real", nargs="+", default=[], metavar="FILE",
+                   help="real focus series (z-stacks of one field) whose defocused planes train against their "
+                        "in-focus plane")
+    p.add_argument("--real-focus", nargs="+", type=plane_index, default=None, metavar="PLANE",
+                   help="in-focus plane of each --real stack, or one for all (default: the sharpest plane)")
+    p.add_argument("--real-share", type=float, default=0.5,
+                   help="fraction of each batch drawn from the --real series (default 0.5)")
+    p.add_argument("--max-offset", type=int, default=8, metavar="PLANES",
+                   help="--real series: planes at most this many planes from focus (default 8)")
     add_axes(p)
     p.add_argument("--preset", default=d.preset, help="architecture (analysis-synthesis or analysis-synthesis-tiny)")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimisation steps (default {d.steps})")
@@ -45,13 +54,14 @@ def _run(args: argparse.Namespace) -> int:
 
     content = [read_stack(f, axes=args.axes) for f in args.content]
     bead = read_stack(args.bead) if args.bead else None
+    real = _real_series(args)
     recipe = Recipe(preset=args.preset, steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                     seed=args.seed, widefield_fraction=args.widefield_fraction, procedural=args.procedural,
                     settings=args.settings, deblur_loss=args.deblur_loss, kernel_loss=args.kernel_loss,
-                    device=args.device)
+                    device=args.device, real_share=args.real_share if real else 0.0)
     last = None
     bar = ProgressLine("train-analysis-synthesis", every=5)
-    for progress in train(content, args.output, recipe, bead, args.overwrite, args.init):
+    for progress in train(content, args.output, recipe, bead, args.overwrite, args.init, real):
         bar.update(progress)
         last = progress
     bar.close()
@@ -61,6 +71,25 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"saved {args.output} after {last.done} steps on {last.device}", file=sys.stderr)
     return 0
+
+
+def _real_series(args: argparse.Namespace) -> list:
+    """The ``--real`` focus series with their in-focus planes."""
+    from ...errors import InputError
+    from ...focus import find_focus
+    from ...io import read_stack
+    from ...pairs import FocusSeries
+
+    stacks = [read_stack(f, axes=args.axes) for f in args.real]
+    focus = args.real_focus or [find_focus(s.data) for s in stacks]
+    if len(focus) == 1:
+        focus = focus * len(stacks)
+    if len(focus) != len(stacks):
+        raise InputError(f"--real-focus takes one plane, or one per --real stack; got {len(focus)} for "
+                         f"{len(stacks)} stacks")
+    if args.max_offset < 1:
+        raise InputError(f"--max-offset must be at least 1; got {args.max_offset}")
+    return [FocusSeries(s, f, max_offset=args.max_offset) for s, f in zip(stacks, focus)]
 
 
 TRAIN = Command("train-analysis-synthesis", "train the analysis-synthesis pair on simulated defocus of in-focus "

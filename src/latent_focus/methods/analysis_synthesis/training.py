@@ -8,7 +8,10 @@ gets, as PSNR counts it, so that strongly blurred planes do not teach the networ
 blurred ones, and any change of an in-focus plane costs a lot. Plain squared error (``mse``) and L1 error
 (``l1``, whose optimum where the content is uncertain is no correction at all) remain options. The synthesis
 sees the true kernel for half of each batch and the analysis network's estimate (detached) for the
-other half, so that it learns to use the kernel and to tolerate the estimator's errors. Runs are
+other half, so that it learns to use the kernel and to tolerate the estimator's errors. With ``real`` focus
+series (:mod:`latent_focus.pairs`), a ``real_share`` of each batch is real pairs instead: a defocused plane whose
+target is the same field's in-focus plane; their kernel is unknown, so the synthesis is steered by the analysis
+network's estimate and only the synthesis loss counts for them. Runs are
 seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint.
 """
 
@@ -31,6 +34,7 @@ from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
 from ...models.registry import PRESETS
+from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
 from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
@@ -57,6 +61,7 @@ class Recipe(TrainSettings):
     kernel_loss: str = "kl"
     validate_every: int = 100
     val_samples: int = 48
+    real_share: float = 0.0
 
     def check(self) -> None:
         if self.preset not in PRESETS or PRESETS[self.preset].family != "analysis-synthesis":
@@ -67,7 +72,7 @@ class Recipe(TrainSettings):
                              "least 48 and --lr above 0")
         if self.deblur_loss not in ("relative", "mse", "l1") or self.kernel_loss not in ("kl", "l1"):
             raise InputError("--deblur-loss takes relative, mse or l1 and --kernel-loss kl or l1")
-        for name in ("widefield_fraction", "procedural"):
+        for name in ("widefield_fraction", "procedural", "real_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"--{name.replace('_', '-')} must be from 0 to 1; got {getattr(self, name)}")
 
@@ -102,15 +107,22 @@ def losses(model, x, residual, kernel, recipe: Recipe, true_kernel_mask: torch.T
     else:
         kernel_loss = (estimate - kernel).abs().mean() * kernel.shape[-1] ** 2
     steer = torch.where(true_kernel_mask[:, None, None, None], kernel, estimate.detach())
-    predicted = model.synthesis.residual(x, steer)
+    deblur = _deblur_loss(model.synthesis.residual(x, steer), residual, recipe)
+    return {"deblur": deblur, "kernel": kernel_loss, "total": deblur + recipe.kernel_weight * kernel_loss}
+
+
+def real_loss(model, x, residual, recipe: Recipe) -> torch.Tensor:
+    """The synthesis loss on real pairs, steered by the analysis network's (detached) kernel estimate."""
+    return _deblur_loss(model.synthesis.residual(x, model.analysis(x).detach()), residual, recipe)
+
+
+def _deblur_loss(predicted, residual, recipe: Recipe) -> torch.Tensor:
     if recipe.deblur_loss == "relative":
         power = (residual ** 2).flatten(1).mean(1)
-        deblur = (((predicted - residual) ** 2).flatten(1).mean(1) / (power + RELATIVE_FLOOR)).mean()
-    elif recipe.deblur_loss == "mse":
-        deblur = F.mse_loss(predicted, residual)
-    else:
-        deblur = F.l1_loss(predicted, residual)
-    return {"deblur": deblur, "kernel": kernel_loss, "total": deblur + recipe.kernel_weight * kernel_loss}
+        return (((predicted - residual) ** 2).flatten(1).mean(1) / (power + RELATIVE_FLOOR)).mean()
+    if recipe.deblur_loss == "mse":
+        return F.mse_loss(predicted, residual)
+    return F.l1_loss(predicted, residual)
 
 
 @torch.no_grad()
@@ -140,13 +152,15 @@ def _lr(recipe: Recipe, step: int) -> float:
 
 
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
-          overwrite: bool = False, init: str | Path | None = None) -> Iterator[Progress]:
+          overwrite: bool = False, init: str | Path | None = None,
+          real: list[FocusSeries] | None = None) -> Iterator[Progress]:
     """Train a pair on ``content`` (real in-focus planes); yields a :class:`~latent_focus.progress.Progress` a step.
 
     ``bead`` adds kernels from a measured widefield bead stack; ``init`` (a model name or folder) starts from
     that model's weights, whose architecture wins over ``recipe.preset``. The model folder ``output`` receives the
     weights, card, loss history and a checkpoint; a run started again with the same recipe and content
-    resumes from the checkpoint (closing the generator keeps the last completed step).
+    resumes from the checkpoint (closing the generator keeps the last completed step). ``real`` focus series
+    make up ``recipe.real_share`` of each batch (see the module docstring).
     """
     recipe = replace(recipe or Recipe())
     if not content:
@@ -161,10 +175,15 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
         parent = {"name": parent_card.name or init_path.name, "weights_sha256": parent_card.weights_sha256,
                   "training": parent_card.training}
     recipe.check()
+    real = real or []
+    if recipe.real_share > 0 and not real:
+        raise InputError("a real share above 0 needs real focus series")
+    n_real = int(round(recipe.batch_size * recipe.real_share)) if real else 0
     signature = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in ("steps", "device")},
                  "init": parent["weights_sha256"] if parent else None,
                  "content": [r["sha256"] for r in record],
-                 "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None}
+                 "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None,
+                 **({"real": [r["sha256"] for r in (s.record() for s in real)]} if real else {})}
     ckpt = checkpoint_to_resume(output, lambda c: c.get("signature") == signature, overwrite)
     device = select_device(recipe.device)
     rng = seeded(recipe.seed)
@@ -185,7 +204,8 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             preset=recipe.preset, name=output.name, modality="widefield fluorescence and brightfield",
             description="analysis-synthesis pair: defocus kernel estimation and kernel-guided deblurring",
             training={"recipe": asdict(recipe), "steps_done": step, "device": dev_name, "content": record,
-                      "bead": bool(bead is not None), "fine_tuned_from": parent},
+                      "bead": bool(bead is not None), "fine_tuned_from": parent,
+                      "real_series": [s.record() for s in real]},
             seed=recipe.seed, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             extra={"kernel_size": 33, "kernel": KERNEL_NOTE})
         save_model(output, model, card, history)
@@ -194,11 +214,17 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
     def take_step(step: int):
         for group in opt.param_groups:
             group["lr"] = _lr(recipe, step)
-        samples = make_samples(train_planes, settings, rng, recipe.batch_size, recipe.crop,
+        samples = make_samples(train_planes, settings, rng, recipe.batch_size - n_real, recipe.crop,
                                recipe.widefield_fraction, recipe.procedural)
         x, r, k = (t.to(device) for t in _tensors(samples))
         mask = torch.from_numpy(rng.random(len(samples)) < 0.5).to(device)
-        return optimizer_step(opt, losses(model, x, r, k, recipe, mask), step + 1), {}
+        terms = losses(model, x, r, k, recipe, mask)
+        if n_real:
+            xr, yr = (torch.from_numpy(t).to(device) for t in sample_batch(real, rng, n_real, recipe.crop))
+            terms["real"] = real_loss(model, xr, yr - xr, recipe)
+            n_sim = recipe.batch_size - n_real
+            terms["total"] = (n_sim * terms["total"] + n_real * terms["real"]) / recipe.batch_size
+        return optimizer_step(opt, terms, step + 1), {}
 
     model.train()
     yield from run_steps(take_step, history, dev_name, start=start, steps=recipe.steps,
