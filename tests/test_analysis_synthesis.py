@@ -132,15 +132,38 @@ def test_out_of_memory_shrinks_the_tile_then_moves_to_the_cpu(tiny_pair, blurred
     real = pair._residual
     calls = []
 
-    def flaky(patch, kernel):
+    def flaky(patch, kernel, net=None):
         calls.append(patch.shape)
         if max(patch.shape) > 128:
             raise torch.cuda.OutOfMemoryError("out of memory")
-        return real(patch, kernel)
+        return real(patch, kernel, net)
 
     monkeypatch.setattr(pair, "_residual", flaky)
     out = pair.deblur(np.tile(blurred_stack[3], (3, 3)), tile=512)  # 288 x 288
     assert out.tile == 128 and calls[0] == (288, 288) and out.image.shape == (288, 288)
+
+
+def test_a_cpu_fallback_lasts_one_call_and_leaves_the_loaded_pair_as_it_was(tiny_pair, blurred_stack, monkeypatch):
+    from latent_focus.methods.analysis_synthesis.inference import Pair
+
+    pair = Pair(str(tiny_pair), "cpu")
+    loaded, device, real = pair.model, pair.device, pair._residual
+    nets = []
+
+    def no_memory_for_the_loaded_pair(patch, kernel, net=None):
+        nets.append(net.model is loaded)
+        if net.model is loaded:
+            raise torch.cuda.OutOfMemoryError("out of memory")
+        return real(patch, kernel, net)
+
+    monkeypatch.setattr(pair, "_residual", no_memory_for_the_loaded_pair)
+    first = pair.deblur(blurred_stack[3], tile=128)
+    assert nets[0] and not nets[-1]  # the loaded pair first, then the call's CPU copy
+    assert pair.model is loaded and pair.device == device
+    nets.clear()
+    second = pair.deblur(blurred_stack[3], tile=128)
+    assert nets[0]  # the next call starts on the loaded pair again
+    np.testing.assert_allclose(first.image, second.image, rtol=1e-5)
 
 
 def test_cli_train_and_restore(tmp_path, blurred_stack, tiny_pair, capsys):

@@ -101,3 +101,23 @@ def test_analysis_synthesis_trains_on_real_pairs_beside_simulated_kernels(blurre
     code = main([*args[:-6], "--real", str(path), str(path), "--real-focus", "0", "1", "2", "--device", "cpu",
                  "-o", str(tmp_path / "other")])
     assert code == EXIT_BAD_INPUT and "one per --real stack" in capsys.readouterr().err
+
+
+def test_out_of_memory_shrinks_the_tile_then_finishes_the_call_on_a_cpu_copy(method_models, blurred_stack,
+                                                                               monkeypatch):
+    from latent_focus.methods.care.inference import Refocuser
+
+    net = Refocuser(str(method_models["care"]), "cpu")
+    loaded, real = net.model, net._residual
+    calls = []
+
+    def no_memory_for_the_loaded_network(patch, model, device):
+        calls.append((patch.shape, model is loaded))
+        if model is loaded:  # what _residual returns on a CUDA out-of-memory error
+            return None
+        return real(patch, model, device)
+
+    monkeypatch.setattr(net, "_residual", no_memory_for_the_loaded_network)
+    image, tile, _ = run(net.refocus_steps(np.tile(blurred_stack[3], (3, 3)), tile=512))  # 288 x 288
+    assert calls[0] == ((288, 288), True) and tile == 128 and image.shape == (288, 288)
+    assert not calls[-1][1] and net.model is loaded  # the copy ran; the loaded network is untouched

@@ -3,11 +3,13 @@
 Planes are normalised with the model's percentiles, the analysis network estimates the kernel (on the
 centre ``window`` of the plane, or on each synthesis tile), and the synthesis network deblurs the plane
 in overlapping tiles blended without seams. On a GPU out-of-memory error the window or tile is halved
-and the work retried, down to :data:`MIN_TILE`; below that the pair moves to the CPU for good.
+and the work retried, down to :data:`MIN_TILE`; below that the call finishes on a CPU copy of the pair.
+Nothing about the loaded pair changes between calls.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -63,8 +65,9 @@ class Pair:
         return Normalizer.from_data(plane, self.card.percentiles)
 
     # -- the two networks, with out-of-memory handling -----------------------------------------------------
-    def _run(self, fn):
-        """``fn()`` on the current device; on a CUDA out-of-memory error return None (caller shrinks)."""
+    @staticmethod
+    def _run(fn):
+        """``fn()``; on a CUDA out-of-memory error return None (the caller shrinks its work or moves on)."""
         try:
             with torch.inference_mode():
                 return fn()
@@ -72,21 +75,24 @@ class Pair:
             torch.cuda.empty_cache()
             return None
 
-    def _to_cpu(self) -> None:
-        self.device = torch.device("cpu")
-        self.model.to(self.device)
+    def _on_cpu(self) -> "_Net":
+        """A CPU copy of the pair for the rest of one call (the loaded pair stays where it is)."""
+        return _Net(copy.deepcopy(self.model).cpu(), torch.device("cpu"))
 
-    def estimate_kernel(self, x: np.ndarray, window: int) -> tuple[np.ndarray, int]:
-        """Kernel of a normalised plane from its centre ``window`` (halved on out-of-memory); returns the window."""
+    def estimate_kernel(self, x: np.ndarray, window: int,
+                        net: "_Net | None" = None) -> tuple[np.ndarray, int, "_Net"]:
+        """Kernel of a normalised plane from its centre ``window`` (halved on out-of-memory); returns the window
+        and the network that ran (a CPU copy once the GPU had no memory left even for the smallest window)."""
+        net = net or _Net(self.model, self.device)
         while True:
             crop = _centre(x, window)
-            k = self._run(lambda: self.model.analysis(torch.from_numpy(crop)[None, None].to(self.device)))
+            k = self._run(lambda: net.model.analysis(torch.from_numpy(crop)[None, None].to(net.device)))
             if k is not None:
-                return k[0, 0].float().cpu().numpy(), window
+                return k[0, 0].float().cpu().numpy(), window, net
             if window > MIN_TILE:
                 window //= 2
             else:
-                self._to_cpu()
+                net = self._on_cpu()
 
     def deblur(self, plane: np.ndarray, window: int = 512, tile: int = 1024, per_tile: bool = False,
                strength: float = 1.0) -> Deblurred:
@@ -104,16 +110,20 @@ class Pair:
         norm = self.normalizer(plane)
         x = norm.normalize(plane)
         h, w = x.shape
+        net = _Net(self.model, self.device)
         with self.lock:
-            kernel = None if per_tile else self.estimate_kernel(x, window)[0]
+            kernel, _, net = (None, 0, net) if per_tile else self.estimate_kernel(x, window, net)
         while True:
             boxes = plan_tiles(h, w, tile, min(OVERLAP, tile // 4))
             outs, kernels = [], []
             for n, (y0, y1, x0, x1) in enumerate(boxes):
                 patch = x[y0:y1, x0:x1]
                 with self.lock:
-                    k = kernel if kernel is not None else self.estimate_kernel(patch, window)[0]
-                    r = self._run(lambda: self._residual(patch, k))
+                    if kernel is None:
+                        k, _, net = self.estimate_kernel(patch, window, net)
+                    else:
+                        k = kernel
+                    r = self._run(lambda: self._residual(patch, k, net))
                 if r is None:  # out of GPU memory: again with smaller tiles, then on the CPU
                     break
                 outs.append(strength * r)
@@ -124,19 +134,28 @@ class Pair:
             if tile > MIN_TILE:
                 tile //= 2
             else:
-                self._to_cpu()
+                net = self._on_cpu()
         residual = stitch(outs, boxes, h, w, min(OVERLAP, tile // 4)) if len(outs) > 1 else outs[0]
         return Deblurred(norm.denormalize(x + residual), kernels, boxes, tile)
 
-    def _residual(self, patch: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        m = self.model.multiple
+    def _residual(self, patch: np.ndarray, kernel: np.ndarray, net: "_Net | None" = None) -> np.ndarray:
+        net = net or _Net(self.model, self.device)
+        m = net.model.multiple
         h, w = patch.shape
-        t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(self.device)
+        t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(net.device)
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-        k = torch.from_numpy(kernel)[None, None].to(self.device)
-        return self.model.synthesis.residual(t, k)[0, 0, :h, :w].float().cpu().numpy()
+        k = torch.from_numpy(kernel)[None, None].to(net.device)
+        return net.model.synthesis.residual(t, k)[0, 0, :h, :w].float().cpu().numpy()
+
+
+@dataclass
+class _Net:
+    """The networks one call runs on, and their device."""
+
+    model: torch.nn.Module
+    device: torch.device
 
 
 def _centre(x: np.ndarray, window: int) -> np.ndarray:

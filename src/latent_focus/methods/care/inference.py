@@ -60,14 +60,14 @@ class Refocuser:
         norm = Normalizer.from_data(plane, self.card.percentiles)
         x = norm.normalize(plane)
         h, w = x.shape
-        device = self.device
+        net, device = self.model, self.device
         while True:
             overlap = min(OVERLAP, tile // 4)
             boxes = plan_tiles(h, w, tile, overlap)
             outs = []
             for n, (y0, y1, x0, x1) in enumerate(boxes):
                 with self.lock:
-                    r = self._residual(x[y0:y1, x0:x1], device)
+                    r = self._residual(x[y0:y1, x0:x1], net, device)
                 if r is None:  # out of GPU memory: again with smaller tiles, then on the CPU
                     break
                 outs.append(strength * r)
@@ -76,13 +76,15 @@ class Refocuser:
                 break
             if tile > MIN_TILE:
                 tile //= 2
-            else:
-                device = torch.device("cpu")
+            else:  # the rest of this call on a CPU copy; the loaded network stays where it is
+                net, device = copy.deepcopy(self.model).cpu(), torch.device("cpu")
         residual = stitch(outs, boxes, h, w, overlap) if len(outs) > 1 else outs[0]
         return norm.denormalize(x + residual), tile, describe(device)
 
-    def _residual(self, patch: np.ndarray, device: torch.device) -> np.ndarray | None:
-        m = self.model.multiple
+    @staticmethod
+    def _residual(patch: np.ndarray, net: torch.nn.Module, device: torch.device) -> np.ndarray | None:
+        """The network's correction of one normalised patch; None on a CUDA out-of-memory error."""
+        m = net.multiple
         h, w = patch.shape
         try:
             with torch.inference_mode():
@@ -90,13 +92,8 @@ class Refocuser:
                 ph, pw = (-h) % m, (-w) % m
                 if ph or pw:
                     t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-                net = self.model if device == self.device else _on(self.model, device)
                 return net.residual(t)[0, 0, :h, :w].float().cpu().numpy()
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             return None
 
-
-def _on(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """A copy of ``model`` on ``device`` (the loaded one stays where it is)."""
-    return copy.deepcopy(model).to(device)
