@@ -63,13 +63,19 @@ def main(argv=None) -> None:
                                      {"held out of training": "every real series in ../shared/data (none was "
                                       "used)"})},
                    evaluation=evaluation)
-    out = SHIPPED_DIR / args.name
+    copy_into_package(args.model, args.name, card)
+
+
+def copy_into_package(model: Path, name: str, card) -> Path:
+    """Copy ``model``'s weights and history unchanged into the shipped models as ``name``, with ``card``."""
+    out = SHIPPED_DIR / name
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.model / WEIGHTS, out / WEIGHTS)
-    shutil.copyfile(args.model / HISTORY, out / HISTORY)
+    shutil.copyfile(model / WEIGHTS, out / WEIGHTS)
+    shutil.copyfile(model / HISTORY, out / HISTORY)
     card.write(out)
     read_card(out)
-    print(f"shipped {args.model} as {out} ({(out / WEIGHTS).stat().st_size / 1e6:.1f} MB)")
+    print(f"shipped {model} as {out} ({(out / WEIGHTS).stat().st_size / 1e6:.1f} MB)")
+    return out
 
 
 if __name__ == "__main__":

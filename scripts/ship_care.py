@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from latent_focus.models import read_card
-from latent_focus.models.card import HISTORY
-from latent_focus.models.modelfile import WEIGHTS
-from latent_focus.models.store import SHIPPED_DIR
+from ship_analysis_synthesis import copy_into_package
 
 SERIES = Path(__file__).resolve().parents[1] / "docs" / "latent-training-series.json"
 SIMULATED = {"what": "simulated defocus stacks", "source": "scripts/make_training_data.py --optics wide: procedural "
@@ -49,13 +46,7 @@ def main(argv=None) -> None:
                                   "real_series": json.loads(SERIES.read_text()),
                                   "held out of training": "the HeLa brightfield series (evaluation only)"},
                    evaluation=evaluation)
-    out = SHIPPED_DIR / args.name
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.model / WEIGHTS, out / WEIGHTS)
-    shutil.copyfile(args.model / HISTORY, out / HISTORY)
-    card.write(out)
-    read_card(out)
-    print(f"shipped {args.model} as {out} ({(out / WEIGHTS).stat().st_size / 1e6:.1f} MB)")
+    copy_into_package(args.model, args.name, card)
 
 
 if __name__ == "__main__":

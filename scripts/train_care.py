@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import torch
 
 from latent_focus.io import read_stack
 from latent_focus.methods.care.training import CareRecipe, train
-from latent_focus.models.modelfile import WEIGHTS
 from latent_focus.pairs import FocusSeries
+from train_latent import log_and_snapshot
 
 
 def sim_series(folder: Path) -> list[FocusSeries]:
@@ -74,16 +73,8 @@ def main(argv=None) -> None:
               "validation": [s.name for s in val], "command": "python scripts/train_care.py " + " ".join(
                   a if "/" not in a else Path(a).name for a in (argv or sys.argv[1:]))}
     print(f"{len(sims)} simulated and {len(reals)} real series; real share {share:g}", flush=True)
-    snapshots = args.out / "snapshots"
     for progress in train(sims + reals, args.out, recipe, validation=val, data_record=record):
-        if progress.done % 50 == 0:
-            val_gain = (progress.val or {}).get("val_gain_db")
-            print(f"step {progress.done}/{progress.total} loss {progress.losses['total']:.4f}"
-                  + (f" val_gain_db {val_gain:.3f}" if val_gain is not None else "")
-                  + f" eta {progress.eta_s / 60:.0f} min", flush=True)
-        if progress.checkpoint and progress.done % args.snapshot_every == 0:
-            snapshots.mkdir(exist_ok=True)
-            shutil.copyfile(args.out / WEIGHTS, snapshots / f"step_{progress.done:05d}.pt")
+        log_and_snapshot(progress, args.out, args.snapshot_every)
 
 
 if __name__ == "__main__":

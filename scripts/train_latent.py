@@ -79,17 +79,21 @@ def main(argv=None) -> None:
     config = TrainConfig(preset="compact", regularization="direct", steps=args.steps, batch_size=args.batch_size,
                          crop=args.crop, lr=args.lr, seed=args.seed, device=args.device, validate_every=250,
                          checkpoint_every=250, triplets=args.triplets, extrapolation=args.extrapolation)
-    snapshots = args.out / "snapshots"
     print(f"{len(sims)} simulated and {len(reals)} real stacks; real share {share:g}", flush=True)
     for progress in train(stacks, args.out, config, init=args.init, focus=focus, weights=weights):
-        if progress.done % 50 == 0:
-            val = progress.val or {}
-            print(f"step {progress.done}/{progress.total} loss {progress.losses['total']:.4f} "
-                  + " ".join(f"{k} {v:.4f}" for k, v in val.items())
-                  + f" eta {progress.eta_s / 60:.0f} min", flush=True)
-        if progress.checkpoint and progress.done % args.snapshot_every == 0:
-            snapshots.mkdir(exist_ok=True)
-            shutil.copyfile(args.out / WEIGHTS, snapshots / f"step_{progress.done:05d}.pt")
+        log_and_snapshot(progress, args.out, args.snapshot_every)
+
+
+def log_and_snapshot(progress, out: Path, snapshot_every: int) -> None:
+    """Print a line every 50 steps; copy the weights to ``out/snapshots/step_NNNNN.pt`` every ``snapshot_every``."""
+    if progress.done % 50 == 0:
+        val = progress.val or {}
+        print(f"step {progress.done}/{progress.total} loss {progress.losses['total']:.4f} "
+              + " ".join(f"{k} {v:.4f}" for k, v in val.items())
+              + f" eta {progress.eta_s / 60:.0f} min", flush=True)
+    if progress.checkpoint and progress.done % snapshot_every == 0:
+        (out / "snapshots").mkdir(exist_ok=True)
+        shutil.copyfile(out / WEIGHTS, out / "snapshots" / f"step_{progress.done:05d}.pt")
 
 
 if __name__ == "__main__":

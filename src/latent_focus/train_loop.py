@@ -51,6 +51,11 @@ def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str
     return losses
 
 
+def cosine_lr(lr: float, step: int, steps: int) -> float:
+    """Cosine decay from ``lr`` at step 0 to ``lr / 20`` at ``steps``."""
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
+
+
 def seeded(seed) -> np.random.Generator:
     """Seed torch with ``seed`` and return the run's numpy generator."""
     torch.manual_seed(seed)

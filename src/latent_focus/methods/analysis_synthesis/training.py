@@ -18,7 +18,6 @@ seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +35,7 @@ from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_mode
 from ...models.registry import PRESETS
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
-from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import TrainSettings, checkpoint_state, cosine_lr, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
 from .simulation import Sample, make_samples, make_settings
 
@@ -146,11 +145,6 @@ def validate(model, batch, device: torch.device) -> dict[str, float]:
     return out
 
 
-def _lr(recipe: Recipe, step: int) -> float:
-    """Cosine decay from ``lr`` to ``lr / 20``."""
-    return recipe.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / recipe.steps, 1.0))))
-
-
 def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None, bead: Stack | None = None,
           overwrite: bool = False, init: str | Path | None = None,
           real: list[FocusSeries] | None = None) -> Iterator[Progress]:
@@ -213,7 +207,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
 
     def take_step(step: int):
         for group in opt.param_groups:
-            group["lr"] = _lr(recipe, step)
+            group["lr"] = cosine_lr(recipe.lr, step, recipe.steps)
         samples = make_samples(train_planes, settings, rng, recipe.batch_size - n_real, recipe.crop,
                                recipe.widefield_fraction, recipe.procedural)
         x, r, k = (t.to(device) for t in _tensors(samples))

@@ -11,7 +11,6 @@ with the same recipe and data.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_mode
 from ...models.registry import PRESETS
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
-from ...train_loop import TrainSettings, checkpoint_state, optimizer_step, run_steps, seeded
+from ...train_loop import TrainSettings, checkpoint_state, cosine_lr, optimizer_step, run_steps, seeded
 from ...train_loop import resume as resume_run
 
 RELATIVE_FLOOR = 1e-4  # input error (normalised units) below which errors count as absolute
@@ -55,11 +54,6 @@ class CareRecipe(TrainSettings):
             raise InputError("--steps and --batch-size must be at least 1, --crop at least 16 and --lr above 0")
         if not 0 <= self.identity < 1:
             raise InputError(f"the share of in-focus inputs must be from 0 to below 1; got {self.identity}")
-
-
-def _lr(recipe: CareRecipe, step: int) -> float:
-    """Cosine decay from ``lr`` to ``lr / 20``."""
-    return recipe.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / recipe.steps, 1.0))))
 
 
 def relative_error(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -124,7 +118,7 @@ def train(series: list[FocusSeries], output: str | Path, recipe: CareRecipe | No
 
     def take_step(step: int):
         for group in opt.param_groups:
-            group["lr"] = _lr(recipe, step)
+            group["lr"] = cosine_lr(recipe.lr, step, recipe.steps)
         x, y = (torch.from_numpy(t).to(device) for t in sample_batch(series, rng, recipe.batch_size, recipe.crop,
                                                                        recipe.identity))
         return optimizer_step(opt, {"total": relative_error(model(x), x, y)}, step + 1), {}
