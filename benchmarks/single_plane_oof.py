@@ -31,15 +31,11 @@ from latent_focus.io import Normalizer, Stack, read_stack
 from latent_focus.methods import load_method, run
 from latent_focus.metrics import psnr, ssim
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_synthesis_real import centre_crop  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELA = ("brightfield_hela", DATA / "brightfield_hela_set1" / "stack.tif", 3, "brightfield", None)
-
-
-def centre_crop(stack: Stack, size: int) -> Stack:
-    h, w = stack.data.shape[1:]
-    y0, x0 = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return Stack(np.ascontiguousarray(stack.data[:, y0:y0 + size, x0:x0 + size]), stack.z_um, stack.pixel_size_um,
-                 stack.dtype, stack.source)
 
 
 def series_list(corpus: list[Path]) -> list[tuple]:

@@ -14,31 +14,21 @@ the weights every ``--snapshot-every`` steps for the learning curve.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from latent_focus.io import read_stack
 from latent_focus.methods.care.training import CareRecipe, train
 from latent_focus.pairs import FocusSeries
-from train_latent import log_and_snapshot
+from train_latent import log_and_snapshot, real_series, sim_series
 
 
-def sim_series(folder: Path) -> list[FocusSeries]:
-    out = []
-    for entry in json.loads((folder / "recipe.json").read_text()):
-        stack = read_stack(folder / entry["file"])
-        out.append(FocusSeries(stack, int(np.argmin(np.abs(np.asarray(entry["z_um"])))), name=entry["file"]))
-    return out
-
-
-def real_series(folder: Path, max_offset: int) -> FocusSeries:
-    meta = json.loads((folder / "meta.json").read_text())
-    return FocusSeries(read_stack(folder / "stack.tif"), int(meta["focus_plane"]), max_offset=max_offset,
-                       name=meta.get("series", folder.name))
+def care_series(sim_folders: list[Path], real_folders: list[Path], max_offset: int) -> tuple[list, list]:
+    """The simulated and real focus series of the latent training script's folders, as training pairs."""
+    sims = [FocusSeries(stack, focus) for folder in sim_folders for stack, focus in sim_series(folder)]
+    reals = [FocusSeries(*real_series(folder, 0), max_offset=max_offset, name=folder.name) for folder in real_folders]
+    return sims, reals
 
 
 def main(argv=None) -> None:
@@ -59,9 +49,8 @@ def main(argv=None) -> None:
     p.add_argument("--snapshot-every", type=int, default=1000)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    sims = [s for folder in args.sim for s in sim_series(folder)]
+    sims, reals = care_series(args.sim, args.real, args.max_offset)
     sims, val = sims[:-args.val_stacks], sims[-args.val_stacks:]
-    reals = [real_series(folder, args.max_offset) for folder in args.real]
     share = args.real_share if reals else 0.0
     for s in sims:
         s.weight = (1 - share) / len(sims)

@@ -22,7 +22,7 @@ from .io import Normalizer, check_planes
 from .latent import damp_alpha, extrapolate, interpolate, map_parts, parts
 from .models import find_model, load_model
 from .progress import Progress, run
-from .tiling import plan_tiles, stitch
+from .tiling import pad_to_multiple, plan_tiles, stitch
 
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
@@ -135,13 +135,7 @@ class LatentFocus:
             return fn(x)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.model.multiple
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return x
+        return pad_to_multiple(x, self.model.multiple)
 
     @cached_property
     def _cpu_model(self):

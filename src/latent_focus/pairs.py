@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .focus import find_focus
 from .io import Normalizer, Stack
 
 
@@ -37,7 +38,9 @@ class FocusSeries:
             raise InputError(f"in-focus plane {self.focus} is out of range for {self.name or 'a stack'} of {n} "
                              "planes")
         if n < 2:
-            raise InputError(f"{self.name or 'a stack'} has one plane; the anchor trains on focus series")
+            raise InputError(f"{self.name or 'a stack'} has one plane; training pairs need a focus series")
+        if self.max_offset < 1:
+            raise InputError(f"--max-offset must be at least 1; got {self.max_offset}")
         self.name = self.name or Path(str(self.stack.source)).name
         self.inputs = [k for k in range(n) if k != self.focus and abs(k - self.focus) <= self.max_offset]
         self.norms = [Normalizer.from_data(p) for p in self.stack.data]
@@ -47,6 +50,19 @@ class FocusSeries:
         return {"source": self.name, "shape": list(data.shape), "focus_plane": self.focus,
                 "input_planes": len(self.inputs), "weight": round(self.weight, 4),
                 "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+
+
+def focus_series(stacks: list[Stack], focus: list[int] | None, max_offset: int, flag: str = "--focus",
+                 stack_word: str = "stack") -> list[FocusSeries]:
+    """A :class:`FocusSeries` of each stack: ``focus`` gives one in-focus plane for all or one per stack (default:
+    each stack's sharpest plane); ``flag`` and ``stack_word`` name the command-line option in the message."""
+    focus = focus or [find_focus(s.data) for s in stacks]
+    if len(focus) == 1:
+        focus = focus * len(stacks)
+    if len(focus) != len(stacks):
+        raise InputError(f"{flag} takes one plane, or one per {stack_word}; got {len(focus)} for {len(stacks)} "
+                         "stacks")
+    return [FocusSeries(s, f, max_offset=max_offset) for s, f in zip(stacks, focus)]
 
 
 def _mirror_to(img: np.ndarray, crop: int) -> np.ndarray:

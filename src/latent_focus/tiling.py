@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch.nn import functional as F
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
@@ -54,3 +56,12 @@ def stitch(tiles: list[np.ndarray], boxes: list[tuple[int, int, int, int]], heig
         out[..., y0:y1, x0:x1] += t * w
         norm[y0:y1, x0:x1] += w
     return out / norm
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``x`` (..., h, w) padded at the bottom and right to multiples of ``multiple`` (mirrored where it can be)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+    return x

@@ -51,6 +51,17 @@ def optimizer_step(opt: torch.optim.Optimizer, terms: dict, step: int, what: str
     return losses
 
 
+RELATIVE_FLOOR = 1e-4  # reference power (normalised units) below which errors count as absolute
+
+
+def relative_squared_error(error: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of each sample's squared ``error`` divided by the power of its ``reference`` (plus
+    :data:`RELATIVE_FLOOR`): each sample counts by how much of its distance to the target remains, as PSNR counts it.
+    """
+    power = (reference ** 2).flatten(1).mean(1)
+    return ((error ** 2).flatten(1).mean(1) / (power + RELATIVE_FLOOR)).mean()
+
+
 def cosine_lr(lr: float, step: int, steps: int) -> float:
     """Cosine decay from ``lr`` at step 0 to ``lr / 20`` at ``steps``."""
     return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))

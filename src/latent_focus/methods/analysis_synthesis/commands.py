@@ -75,21 +75,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _real_series(args: argparse.Namespace) -> list:
     """The ``--real`` focus series with their in-focus planes."""
-    from ...errors import InputError
-    from ...focus import find_focus
     from ...io import read_stack
-    from ...pairs import FocusSeries
+    from ...pairs import focus_series
 
     stacks = [read_stack(f, axes=args.axes) for f in args.real]
-    focus = args.real_focus or [find_focus(s.data) for s in stacks]
-    if len(focus) == 1:
-        focus = focus * len(stacks)
-    if len(focus) != len(stacks):
-        raise InputError(f"--real-focus takes one plane, or one per --real stack; got {len(focus)} for "
-                         f"{len(stacks)} stacks")
-    if args.max_offset < 1:
-        raise InputError(f"--max-offset must be at least 1; got {args.max_offset}")
-    return [FocusSeries(s, f, max_offset=args.max_offset) for s, f in zip(stacks, focus)]
+    return focus_series(stacks, args.real_focus, args.max_offset, "--real-focus", "--real stack")
 
 
 TRAIN = Command("train-analysis-synthesis", "train the analysis-synthesis pair on simulated defocus of in-focus "

@@ -13,17 +13,17 @@ import copy
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Normalizer, check_planes
 from ...models import find_model, load_model
 from ...progress import Progress, run
-from ...tiling import plan_tiles, stitch
+from ...tiling import pad_to_multiple, plan_tiles, stitch
 from .simulation import kernel_radius
 
 DEFAULT_MODEL = "analysis-synthesis"
@@ -76,8 +76,13 @@ class Pair:
             return None
 
     def _on_cpu(self) -> "_Net":
-        """A CPU copy of the pair for the rest of one call (the loaded pair stays where it is)."""
-        return _Net(copy.deepcopy(self.model).cpu(), torch.device("cpu"))
+        """The CPU copy of the pair, for the rest of one call (the loaded pair stays where it is)."""
+        return _Net(self._cpu_model, torch.device("cpu"))
+
+    @cached_property
+    def _cpu_model(self) -> torch.nn.Module:
+        """The pair on the CPU, made once, for calls that fall back there (the GPU is full)."""
+        return copy.deepcopy(self.model).cpu()
 
     def estimate_kernel(self, x: np.ndarray, window: int,
                         net: "_Net | None" = None) -> tuple[np.ndarray, int, "_Net"]:
@@ -140,12 +145,9 @@ class Pair:
 
     def _residual(self, patch: np.ndarray, kernel: np.ndarray, net: "_Net | None" = None) -> np.ndarray:
         net = net or _Net(self.model, self.device)
-        m = net.model.multiple
         h, w = patch.shape
-        t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(net.device)
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        t = pad_to_multiple(torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(net.device),
+                            net.model.multiple)
         k = torch.from_numpy(kernel)[None, None].to(net.device)
         return net.model.synthesis.residual(t, k)[0, 0, :h, :w].float().cpu().numpy()
 

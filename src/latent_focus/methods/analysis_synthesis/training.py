@@ -1,18 +1,18 @@
 """Training the analysis-synthesis pair on simulated defocus of real in-focus content, as a generator of progress.
 
-Both networks train together. The analysis loss is the cross-entropy of the estimated kernel against the
-true one (both are distributions over the 33 x 33 pixels; or their L1 distance). The synthesis loss is,
-by default, each sample's squared error of the predicted residual divided by the residual's own power
-(plus a floor of :data:`RELATIVE_FLOOR`): every plane counts by how much closer to its in-focus plane it
-gets, as PSNR counts it, so that strongly blurred planes do not teach the network to overcorrect mildly
-blurred ones, and any change of an in-focus plane costs a lot. Plain squared error (``mse``) and L1 error
-(``l1``, whose optimum where the content is uncertain is no correction at all) remain options. The synthesis
-sees the true kernel for half of each batch and the analysis network's estimate (detached) for the
-other half, so that it learns to use the kernel and to tolerate the estimator's errors. With ``real`` focus
-series (:mod:`latent_focus.pairs`), a ``real_share`` of each batch is real pairs instead: a defocused plane whose
-target is the same field's in-focus plane; their kernel is unknown, so the synthesis is steered by the analysis
-network's estimate and only the synthesis loss counts for them. Runs are
-seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint.
+Both networks train together. The analysis loss is the cross-entropy of the estimated kernel against the true one
+(both are distributions over the 33 x 33 pixels; or their L1 distance). The synthesis loss is, by default, each
+sample's squared error of the predicted residual divided by the residual's own power (plus a floor of
+:data:`latent_focus.train_loop.RELATIVE_FLOOR`): every plane counts by how much closer to its in-focus plane it
+gets, as PSNR counts it, so that strongly blurred planes do not teach the network to overcorrect mildly blurred
+ones, and any change of an in-focus plane costs a lot. Plain squared error (``mse``) and L1 error (``l1``, whose
+optimum where the content is uncertain is no correction at all) remain options. The synthesis sees the true kernel
+for half of each batch and the analysis network's estimate (detached) for the other half, so that it learns to use
+the kernel and to tolerate the estimator's errors. With ``real`` focus series (:mod:`latent_focus.pairs`), a
+``real_share`` of each batch is real pairs instead: a defocused plane whose target is the same field's in-focus
+plane; their kernel is unknown, so the synthesis is steered by the analysis network's estimate and only the
+synthesis loss counts for them. Runs are seeded, checkpointed atomically every ``checkpoint_every`` steps and resume
+from their checkpoint.
 """
 
 from __future__ import annotations
@@ -35,11 +35,18 @@ from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_mode
 from ...models.registry import PRESETS
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
-from ...train_loop import TrainSettings, checkpoint_state, cosine_lr, optimizer_step, run_steps, seeded
+from ...train_loop import (
+    TrainSettings,
+    checkpoint_state,
+    cosine_lr,
+    optimizer_step,
+    relative_squared_error,
+    run_steps,
+    seeded,
+)
 from ...train_loop import resume as resume_run
 from .simulation import Sample, make_samples, make_settings
 
-RELATIVE_FLOOR = 1e-4  # residual power (normalised units) below which errors count as absolute
 KERNEL_NOTE = ("33x33 image, sum 1: the objective's defocus PSF at the plane's pixel size (widefield: the blur "
                "itself; brightfield: the objective's incoherent PSF at the plane's defocus)")
 
@@ -117,8 +124,7 @@ def real_loss(model, x, residual, recipe: Recipe) -> torch.Tensor:
 
 def _deblur_loss(predicted, residual, recipe: Recipe) -> torch.Tensor:
     if recipe.deblur_loss == "relative":
-        power = (residual ** 2).flatten(1).mean(1)
-        return (((predicted - residual) ** 2).flatten(1).mean(1) / (power + RELATIVE_FLOOR)).mean()
+        return relative_squared_error(predicted - residual, residual)
     if recipe.deblur_loss == "mse":
         return F.mse_loss(predicted, residual)
     return F.l1_loss(predicted, residual)
@@ -173,11 +179,12 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
     if recipe.real_share > 0 and not real:
         raise InputError("a real share above 0 needs real focus series")
     n_real = int(round(recipe.batch_size * recipe.real_share)) if real else 0
+    real_records = [s.record() for s in real]
     signature = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in ("steps", "device")},
                  "init": parent["weights_sha256"] if parent else None,
                  "content": [r["sha256"] for r in record],
                  "bead": hashlib.sha256(bead.data.tobytes()).hexdigest() if bead is not None else None,
-                 **({"real": [r["sha256"] for r in (s.record() for s in real)]} if real else {})}
+                 **({"real": [r["sha256"] for r in real_records]} if real else {})}
     ckpt = checkpoint_to_resume(output, lambda c: c.get("signature") == signature, overwrite)
     device = select_device(recipe.device)
     rng = seeded(recipe.seed)
@@ -199,7 +206,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             description="analysis-synthesis pair: defocus kernel estimation and kernel-guided deblurring",
             training={"recipe": asdict(recipe), "steps_done": step, "device": dev_name, "content": record,
                       "bead": bool(bead is not None), "fine_tuned_from": parent,
-                      "real_series": [s.record() for s in real]},
+                      "real_series": real_records},
             seed=recipe.seed, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             extra={"kernel_size": 33, "kernel": KERNEL_NOTE})
         save_model(output, model, card, history)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Generator
+from functools import cached_property
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ...device import describe, select_device
 from ...errors import InputError
@@ -21,7 +21,7 @@ from ...io import Normalizer, check_planes
 from ...models import find_model, load_model
 from ...models.unet import RefocusUNet
 from ...progress import Progress
-from ...tiling import plan_tiles, stitch
+from ...tiling import pad_to_multiple, plan_tiles, stitch
 
 DEFAULT_MODEL = "care"
 MIN_TILE = 128
@@ -76,22 +76,23 @@ class Refocuser:
                 break
             if tile > MIN_TILE:
                 tile //= 2
-            else:  # the rest of this call on a CPU copy; the loaded network stays where it is
-                net, device = copy.deepcopy(self.model).cpu(), torch.device("cpu")
+            else:  # the rest of this call on the CPU copy; the loaded network stays where it is
+                net, device = self._cpu_model, torch.device("cpu")
         residual = stitch(outs, boxes, h, w, overlap) if len(outs) > 1 else outs[0]
         return norm.denormalize(x + residual), tile, describe(device)
+
+    @cached_property
+    def _cpu_model(self) -> torch.nn.Module:
+        """The network on the CPU, made once, for calls that fall back there (the GPU is full)."""
+        return copy.deepcopy(self.model).cpu()
 
     @staticmethod
     def _residual(patch: np.ndarray, net: torch.nn.Module, device: torch.device) -> np.ndarray | None:
         """The network's correction of one normalised patch; None on a CUDA out-of-memory error."""
-        m = net.multiple
         h, w = patch.shape
         try:
             with torch.inference_mode():
-                t = torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(device)
-                ph, pw = (-h) % m, (-w) % m
-                if ph or pw:
-                    t = F.pad(t, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+                t = pad_to_multiple(torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(device), net.multiple)
                 return net.residual(t)[0, 0, :h, :w].float().cpu().numpy()
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...errors import InputError
-from ...focus import find_focus
-from ...pairs import FocusSeries
+from ...pairs import focus_series
 from .training import CareRecipe, train
 
 _DEFAULTS = CareRecipe()
@@ -22,14 +20,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 def train_from_args(stacks, args: argparse.Namespace):
     """The training reports of ``latent-focus train`` for a care preset."""
-    focus = args.focus or [find_focus(s.data) for s in stacks]
-    if len(focus) == 1 and len(stacks) > 1:
-        focus = focus * len(stacks)
-    if len(focus) != len(stacks):
-        raise InputError(f"--focus takes one plane, or one per stack; got {len(focus)} for {len(stacks)} stacks")
-    if args.max_offset < 1:
-        raise InputError(f"--max-offset must be at least 1; got {args.max_offset}")
-    series = [FocusSeries(s, f, max_offset=args.max_offset) for s, f in zip(stacks, focus)]
+    series = focus_series(stacks, args.focus, args.max_offset)
     recipe = CareRecipe(preset=args.preset, steps=args.steps or _DEFAULTS.steps, batch_size=args.batch_size,
                         crop=args.crop or _DEFAULTS.crop, lr=args.lr or _DEFAULTS.lr, seed=args.seed,
                         device=args.device, identity=args.identity)

@@ -1,11 +1,11 @@
 """Training the refocusing U-Net on focus series with a known in-focus plane, as a generator of progress.
 
-The loss is each crop's squared error against its in-focus crop divided by the input's own squared error
-(plus a floor of :data:`RELATIVE_FLOOR`), in the input plane's normalised units: every crop counts by how much
-closer to focus it gets, as PSNR counts it, so that a bead whose in-focus peak is fifty times the defocused
-plane's cannot outweigh the rest, and any change of an in-focus crop costs a lot. A fixed set of validation
-crops, drawn once from the ``validation`` series, reports the mean PSNR gain over the input. Runs are seeded,
-checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint when started again
+The loss is each crop's squared error against its in-focus crop divided by the input's own squared error (plus a
+floor of :data:`latent_focus.train_loop.RELATIVE_FLOOR`), in the input plane's normalised units: every crop counts
+by how much closer to focus it gets, as PSNR counts it, so that a bead whose in-focus peak is fifty times the
+defocused plane's cannot outweigh the rest, and any change of an in-focus crop costs a lot. A fixed set of
+validation crops, drawn once from the ``validation`` series, reports the mean PSNR gain over the input. Runs are
+seeded, checkpointed atomically every ``checkpoint_every`` steps and resume from their checkpoint when started again
 with the same recipe and data.
 """
 
@@ -26,10 +26,16 @@ from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_mode
 from ...models.registry import PRESETS
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
-from ...train_loop import TrainSettings, checkpoint_state, cosine_lr, optimizer_step, run_steps, seeded
+from ...train_loop import (
+    TrainSettings,
+    checkpoint_state,
+    cosine_lr,
+    optimizer_step,
+    relative_squared_error,
+    run_steps,
+    seeded,
+)
 from ...train_loop import resume as resume_run
-
-RELATIVE_FLOOR = 1e-4  # input error (normalised units) below which errors count as absolute
 
 
 @dataclass
@@ -58,8 +64,7 @@ class CareRecipe(TrainSettings):
 
 def relative_error(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean over crops of the output's squared error relative to the input's (see the module docstring)."""
-    before = ((x - y) ** 2).flatten(1).mean(1)
-    return (((out - y) ** 2).flatten(1).mean(1) / (before + RELATIVE_FLOOR)).mean()
+    return relative_squared_error(out - y, x - y)
 
 
 @torch.no_grad()
