@@ -34,14 +34,13 @@ class FocusSeries:
 
     def __post_init__(self):
         n = self.stack.n_planes
+        self.name = self.name or (Path(str(self.stack.source)).name if self.stack.source else "a stack")
         if not 0 <= self.focus < n:
-            raise InputError(f"in-focus plane {self.focus} is out of range for {self.name or 'a stack'} of {n} "
-                             "planes")
+            raise InputError(f"in-focus plane {self.focus} is out of range for {self.name} of {n} planes")
         if n < 2:
-            raise InputError(f"{self.name or 'a stack'} has one plane; training pairs need a focus series")
+            raise InputError(f"{self.name} has one plane; training pairs need a focus series")
         if self.max_offset < 1:
             raise InputError(f"--max-offset must be at least 1; got {self.max_offset}")
-        self.name = self.name or Path(str(self.stack.source)).name
         self.inputs = [k for k in range(n) if k != self.focus and abs(k - self.focus) <= self.max_offset]
         self.norms = [Normalizer.from_data(p) for p in self.stack.data]
 
