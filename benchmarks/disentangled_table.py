@@ -128,8 +128,9 @@ def _gain(rows, key, where=None):
 def summary_table(results: dict, baselines: dict, title: str) -> str:
     lines = [f"#### {title}", "",
              "| model | rec PSNR | rec SSIM | deblur PSNR plain | residual | deblur SSIM plain | residual | gain dB "
-             "(residual) median / worst | ML-VAE score (id / blur acc.) | R² code vs distance | Spearman |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(residual) median / worst | ML-VAE score (id / blur acc.) | R² code vs distance | Spearman | "
+             "dB per unit code |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         rows, m = res["planes"], res["mlvae"]
         r2 = np.nanmedian([x["r2"] for x in res["linearity"]])
@@ -139,13 +140,13 @@ def summary_table(results: dict, baselines: dict, title: str) -> str:
                      f"{_med(rows, 'plain_ssim'):.3f} | {_med(rows, 'residual_ssim'):.3f} | "
                      f"{_gain(rows, 'residual_psnr'):+.2f} / {_worst_gain(rows, 'residual_psnr'):+.2f} | "
                      f"{m['score']:.3f} ({m['identity_accuracy']:.2f} / {m['blur_accuracy']:.2f}) | {r2:.3f} | "
-                     f"{rho:.3f} |")
+                     f"{rho:.3f} | {_med(rows, 'psnr_per_code'):+.3f} |")
     first = next(iter(results.values()))["planes"]
     lines.append(f"| identity | | | {_med(first, 'identity_psnr'):.2f} | | {_med(first, 'identity_ssim'):.3f} | "
-                 "| +0.00 / +0.00 | | | |")
+                 "| +0.00 / +0.00 | | | | |")
     for name, rows in baselines.items():
         lines.append(f"| {name} | | | {_med(rows, 'psnr'):.2f} | | {_med(rows, 'ssim'):.3f} | | "
-                     f"{_gain(rows, 'psnr'):+.2f} / {_worst_gain(rows, 'psnr'):+.2f} | | | |")
+                     f"{_gain(rows, 'psnr'):+.2f} / {_worst_gain(rows, 'psnr'):+.2f} | | | | |")
     return "\n".join(lines)
 
 

@@ -277,6 +277,8 @@ def test_cli_trains_restores_and_scores(tmp_path, capsys, models):
     report = json.loads(capsys.readouterr().out)
     assert set(report["mlvae"]) >= {"identity_accuracy", "blur_accuracy", "score"}
     assert len(report["stacks"][0]["planes"]) == 7
+    rows = report["stacks"][0]["planes"]  # the decoder's response to the code, on the planes it moved only
+    assert all(np.isfinite(r.get("psnr_per_code", np.nan)) == bool(r["moved"]) for r in rows if "moved" in r)
     # evaluate: the method's deblurring and its ML-VAE score, beside the default latent model's table
     assert main(["evaluate", str(data), "--focus", "3", "--method", "blur-code", "--model", str(model),
                  "--max-cases", "2", "--device", "cpu"]) == 0

@@ -4,6 +4,8 @@
 * deblurring: each plane decoded with the in-focus code as the method does it (:func:`codes.deblur`: a plane
   coded at or below the in-focus code is kept), against the real in-focus plane (beside the plane as it is,
   "identity"); in both decodings (``plain``: ``D(c, b_focus)``; ``residual``: ``x + D(c, b_focus) - D(c, b)``);
+* response: how much the decoder answers the code: the PSNR against the in-focus plane of ``D(c, b_focus)``
+  minus that of ``D(c, b)``, per unit of code moved (``psnr_per_code``, dB; 0 when the decoder ignores the code);
 * linearity: the planes' blur codes against their distance from focus (R² of a straight line, and the
   Spearman rank correlation: 1 when the code grows with the distance at every step);
 * disentanglement: the ML-VAE score (:func:`latent_focus.metrics.mlvae_score`) on crops of the stacks,
@@ -24,7 +26,7 @@ from ...engine import LatentFocus
 from ...io import Stack, check_plane_index, plane_positions
 from ...metrics import MLVAEScore, mlvae_score, psnr, r_squared, ssim
 from ...models.disentangled import split_latent
-from .codes import BlurAxis, deblur, plane_codes
+from .codes import BlurAxis, deblur, mean_code, plane_codes
 from .losses import flat
 
 SCORE_CROP = 64
@@ -81,6 +83,9 @@ def score_stack(engine: LatentFocus, stack: Stack, focus: int, planes=None, code
             decoded, moved = deblur(engine, axis, enc, stack.data[p], False)
             plain = norm.normalize(decoded)
             residual = x[p] + plain - norm.normalize(rec) if moved else x[p]
+            moved_by = abs(axis.value(mean_code(enc)) - axis.focus_value)
+            if moved and moved_by > 1e-9:
+                row["psnr_per_code"] = (psnr(target, plain) - psnr(target, norm.normalize(rec))) / moved_by
             row.update(moved=moved, identity_psnr=psnr(target, x[p]), identity_ssim=ssim(target, x[p]),
                        plain_psnr=psnr(target, plain), plain_ssim=ssim(target, plain),
                        residual_psnr=psnr(target, residual), residual_ssim=ssim(target, residual))

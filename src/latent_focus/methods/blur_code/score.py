@@ -63,18 +63,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"model {engine.name} on {engine.device_name}; in-focus blur code {axis.focus_value:.3f}")
     head = (f"{'stack':<28}{'planes':>7}{'rec PSNR':>9}{'rec SSIM':>9}{'id PSNR':>8}{'plain':>8}{'residual':>9}"
-            f"{'id SSIM':>8}{'plain':>7}{'resid.':>7}{'R2':>6}{'rho':>6}")
+            f"{'id SSIM':>8}{'plain':>7}{'resid.':>7}{'R2':>6}{'rho':>6}{'dB/code':>9}")
     print(head)
     for r in reports:
         name = r.source[-28:]
         print(f"{name:<28}{len(r.planes):>7}{r.median('rec_psnr'):>9.2f}{r.median('rec_ssim'):>9.3f}"
               f"{r.median('identity_psnr'):>8.2f}{r.median('plain_psnr'):>8.2f}{r.median('residual_psnr'):>9.2f}"
               f"{r.median('identity_ssim'):>8.3f}{r.median('plain_ssim'):>7.3f}{r.median('residual_ssim'):>7.3f}"
-              f"{r.r2:>6.2f}{r.spearman:>6.2f}")
+              f"{r.r2:>6.2f}{r.spearman:>6.2f}{r.median('psnr_per_code'):>9.3f}")
         print("  blur codes: " + " ".join(f"{row['plane']}:{row['code']:.2f}" for row in r.planes))
     print(f"ML-VAE score {score.score:.3f} = identity accuracy {score.identity_accuracy:.3f} - blur accuracy "
           f"{score.blur_accuracy:.3f} (chance {score.chance:.3f}, {score.samples} held-out crops)")
-    print("(PSNR/SSIM: medians over planes; deblurring against the in-focus plane)", file=sys.stderr)
+    print("(PSNR/SSIM: medians over planes; deblurring against the in-focus plane; dB/code: the PSNR change the "
+          "in-focus code brings, per unit of code moved)", file=sys.stderr)
     return 0
 
 
