@@ -27,6 +27,7 @@ from ...device import describe, select_device
 from ...errors import InputError
 from ...io import Stack, check_plane_index
 from ...models import find_model, list_models, load_model
+from ...optics.objectives import typical_objective
 from ...optics.parametric import Optics
 from ..base import PLANE, Method, Params, Progress, Restored, param, parse_auto_number
 from ..richardson_lucy import parse_optics
@@ -37,7 +38,7 @@ from .jobs import BlurMap, blur_map_job
 from .plan import MIN_WAVES, MeasuredPsf, plan_plane
 
 __all__ = ["DEFAULT_OPTICS", "DEFAULT_PIXEL_UM", "BlurMap", "PsfRL", "PsfRLParams", "blur_map_job", "deblur",
-           "optics_for"]
+           "optics_for", "optics_note"]
 
 DEFAULT_OPTICS = (0.75, 0.52, 1.0)  # a 40x/0.75 air objective at 520 nm, when the optics are not given
 DEFAULT_PIXEL_UM = 0.1
@@ -63,8 +64,9 @@ class PsfRLParams(Params):
     modality: str = param("widefield", "widefield fluorescence; brightfield planes cannot be deconvolved (deblur them "
                           "with analysis-synthesis or latent), only mapped by blur-map with an estimator trained by "
                           "train-psf --modality brightfield", choices=("widefield", "brightfield"))
-    optics: tuple = param((), "NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective; default 0.75 0.52 1.0 "
-                          "(40x/0.75 air, 520 nm)", parse=parse_optics)
+    optics: tuple = param((), "NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective; default: the usual objective "
+                          "for the pixel size (100x and 60x: 1.4 oil; 40x and 20x: 0.75 air; 10x: 0.3 air; a 6.5 um "
+                          "camera pixel), else 0.75 0.52 1.0 (40x/0.75 air, 520 nm)", parse=parse_optics)
     pixel_size: float | None = param(None, "pixel size in um; default: from the file's metadata, else 0.1",
                                      parse=parse_auto_number)
     defocus: float | None = param(None, "defocus of the whole plane in um, or estimate (the default: per tile, by "
@@ -94,10 +96,22 @@ class PsfRLParams(Params):
 
 
 def optics_for(params: PsfRLParams, stack: Stack | None) -> Optics:
-    """The optics of ``params`` (defaults where not given), with the pixel size of the file when known."""
-    na, wl, *rest = params.optics or DEFAULT_OPTICS
-    pixel = params.pixel_size or (stack.pixel_size_um if stack is not None else None) or DEFAULT_PIXEL_UM
-    return Optics(na, wl, rest[0] if rest else 1.0, pixel)
+    """The optics of ``params``; where not given, the usual objective for the pixel size (given or the file's),
+    else :data:`DEFAULT_OPTICS` at :data:`DEFAULT_PIXEL_UM`."""
+    pixel = params.pixel_size or (stack.pixel_size_um if stack is not None else None)
+    na, wl, *rest = params.optics or (typical_objective(pixel)[1] if pixel else DEFAULT_OPTICS)
+    return Optics(na, wl, rest[0] if rest else 1.0, pixel or DEFAULT_PIXEL_UM)
+
+
+def optics_note(params: PsfRLParams, stack: Stack | None) -> str | None:
+    """What was assumed about the optics of ``params`` for ``stack``, or None when all was given."""
+    pixel = params.pixel_size or (stack.pixel_size_um if stack is not None else None)
+    if params.optics and pixel:
+        return None
+    if not pixel:
+        return "optics or pixel size not given: defaults used (see --optics, --pixel-size)"
+    label = typical_objective(pixel)[0]
+    return f"optics not given: a {label} objective assumed from the {pixel:.3g} um pixel (see --optics)"
 
 
 class PsfRL(Method):
@@ -163,8 +177,9 @@ class PsfRL(Method):
         info = {"method": self.name, "plane": plane, "device": self.device_name, "target": params.target,
                 "optics": {"na": optics.na, "wavelength_um": optics.wavelength_um,
                            "n_immersion": optics.n_immersion, "pixel_size_um": optics.pixel_size_um}}
-        if not (params.optics and (params.pixel_size or stack.pixel_size_um)):
-            info["note"] = "optics or pixel size not given: defaults used (see --optics, --pixel-size)"
+        note = optics_note(params, stack)
+        if note:
+            info["note"] = note
         yield Progress(0, 100, "estimating the PSF")
         maps = None
         if params.defocus is None and not (params.psf and _read_psf(params.psf).n_planes == 1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from qtpy.QtWidgets import QLabel, QPushButton
 
 from ...errors import InputError
-from ...methods.psf_rl import DEFAULT_PIXEL_UM, BlurMap, PsfRL, blur_map_job, optics_for
+from ...methods.psf_rl import DEFAULT_PIXEL_UM, BlurMap, PsfRL, blur_map_job, optics_for, optics_note
 from ...models import find_model, read_card
 from .base import Section
 
@@ -64,7 +64,9 @@ class PsfRLSection(Section):
         source = getattr(self.context.layer(), "name", "image")
         job = blur_map_job(stack.data[plane], optics, modality, _estimator_model(self.context.model()),
                            self.context.device())
-        self.status.setText(f"estimating the blur of plane {plane} ({pixel})")
+        note = optics_note(params, stack)
+        self.status.setText(f"estimating the blur of plane {plane} ({pixel}; NA {optics.na:g})"
+                            + (f"; {note}" if note else ""))
 
         def done(result: BlurMap) -> None:
             maps, top = result.maps, result.max_um
