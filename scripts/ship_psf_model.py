@@ -1,10 +1,11 @@
 """Ship a PSF estimator trained by ``latent-focus train-psf`` in the package, with a complete model card.
 
     python scripts/ship_psf_model.py MODEL_FOLDER --name psf-widefield --command "latent-focus train-psf ..." \
-        [--evaluation NAME=RESULT.json ...] [--wall-time "58 min"]
+        [--corpus CORPUS] [--evaluation NAME=RESULT.json ...] [--wall-time "58 min"]
 
 Weights and loss history are copied unchanged (the SHA-256 in the card stays valid); the card gains the name,
-the exact training command, the content's origin and licences and the evaluation results. The checkpoint
+the exact training command, the content's origin and licences (for corpus series, from their ``meta.json`` in
+``--corpus``: repository, commit, file, licence, SHA-256) and the evaluation results. The checkpoint
 (optimiser state) is not shipped.
 """
 
@@ -34,6 +35,18 @@ OPTICS = {"what": "optics", "source": "latent_focus.optics.parametric (scalar pu
           "licence": "this package"}
 
 
+def _source(folder: str, corpus: Path | None) -> dict:
+    """Where one content stack came from: a known source, a corpus series' ``meta.json``, else its folder."""
+    if folder in SOURCES:
+        return SOURCES[folder]
+    meta = corpus / folder / "meta.json" if corpus else None
+    if meta is not None and meta.is_file():
+        m = json.loads(meta.read_text())
+        return {"what": f"in-focus content (planes around focus plane {m['focus_plane']})", "source": folder,
+                **{k: m[k] for k in ("repository", "commit", "file", "licence", "stack_sha256")}}
+    return {"what": "in-focus content", "source": folder, "licence": "see its SOURCE.txt"}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path)
@@ -43,6 +56,7 @@ def main(argv=None) -> None:
     p.add_argument("--evaluation", action="append", default=[], metavar="NAME=FILE",
                    help="a benchmark's JSON output to record under NAME")
     p.add_argument("--wall-time", default="", help="how long the training ran, and on what")
+    p.add_argument("--corpus", type=Path, default=None, help="the folder scripts/build_corpus.py wrote")
     args = p.parse_args(argv)
 
     card = read_card(args.model)
@@ -54,9 +68,7 @@ def main(argv=None) -> None:
     training = dict(card.training, wall_time=args.wall_time) if args.wall_time else card.training
     card = replace(card, name=args.name, description=args.description or card.description,
                    training_command=args.command, training=training, evaluation=evaluation,
-                   training_data={"sources": [SOURCES.get(c, {"what": "in-focus content", "source": c,
-                                                              "licence": "see its SOURCE.txt"})
-                                              for c in content] + [OPTICS]})
+                   training_data={"sources": [_source(c, args.corpus) for c in content] + [OPTICS]})
     out = SHIPPED_DIR / args.name
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.model / WEIGHTS, out / WEIGHTS)

@@ -289,6 +289,54 @@ def test_training_resumes_and_writes_a_card(tmp_path):
     assert list(train_estimator(content, tmp_path / "m", cfg)) == []  # done: nothing to do
 
 
+def test_content_around_focus_and_its_checks():
+    from latent_focus.methods.psf_rl.training import content_planes
+
+    a = Stack(np.arange(5 * 8 * 8, dtype=np.float32).reshape(5, 8, 8), source="a.tif")
+    b = Stack(np.zeros((3, 8, 8), np.float32) + 7, source="b.tif")
+    planes = content_planes([a, b], [0, 1], focus_range=1)
+    assert [float(p[0, 0]) for p in planes] == [0.0, 64.0, 7.0, 7.0, 7.0]  # edges clipped, one range each side
+    with pytest.raises(InputError, match="out of range for a.tif"):
+        content_planes([a, b], [5, 1])
+    with pytest.raises(InputError, match="one plane per content stack"):
+        content_planes([a, b], [2])
+
+
+def test_simulated_optics_cover_the_recipe_and_small_fields_are_mirrored():
+    from latent_focus.methods.psf_rl.sampling import FC0, PATCH, ZOOM_RANGE, fit_patch
+    from latent_focus.methods.psf_rl.simulation import SimulationRecipe, bead_field, draw_optics
+
+    recipe = SimulationRecipe()
+    rng = np.random.default_rng(3)
+    draws = [draw_optics(rng, recipe) for _ in range(400)]
+    zooms = np.array([o.cutoff_px / FC0 for o in draws])
+    pixels = np.array([o.pixel_size_um for o in draws])
+    assert ZOOM_RANGE[0] <= zooms.min() and zooms.max() <= ZOOM_RANGE[1]
+    assert recipe.pixel_um[0] <= pixels.min() < 0.08 and 0.5 < pixels.max() <= recipe.pixel_um[1]
+    assert any(o.na >= 1.35 and o.pixel_size_um < 0.08 for o in draws)  # 100x oil at 65 nm is in the range
+    small = np.arange(50 * 40, dtype=np.float32).reshape(50, 40)
+    padded, (oy, ox) = fit_patch(small)
+    assert padded.shape == (PATCH, PATCH) and np.array_equal(padded[oy:oy + 50, ox:ox + 40], small)
+    assert np.array_equal(padded[oy - 1, ox:ox + 40], small[0])  # mirrored, as the estimator pads a small field
+    beads = bead_field(96, np.random.default_rng(1))
+    assert beads.max() == pytest.approx(1.0) and (beads == 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("pixel, na, n", [(0.065, 1.4, 1.515), (0.108, 1.4, 1.515), (0.1625, 0.75, 1.0),
+                                           (0.325, 0.75, 1.0), (0.65, 0.3, 1.0)])
+def test_unset_optics_follow_the_pixel_size(pixel, na, n):
+    from latent_focus.methods.psf_rl import optics_note
+
+    stack = Stack(np.zeros((1, 8, 8), np.float32), pixel_size_um=pixel)
+    optics = optics_for(PsfRLParams(), stack)
+    assert (optics.na, optics.n_immersion, optics.pixel_size_um) == (na, n, pixel)
+    assert "assumed from the" in optics_note(PsfRLParams(), stack)
+    given = PsfRLParams(optics=(1.2, 0.46, 1.33))
+    assert optics_for(given, stack).na == 1.2 and optics_note(given, stack) is None
+    unknown = optics_for(PsfRLParams(), Stack(np.zeros((1, 8, 8), np.float32)))
+    assert (unknown.na, unknown.pixel_size_um) == (0.75, 0.1)
+
+
 def test_method_is_registered_with_its_commands():
     cls = get_method("psf-rl")
     assert cls.input == "plane" and {c.name for c in cls.commands()} == {"train-psf", "blur-map", "calibrate-depth"}

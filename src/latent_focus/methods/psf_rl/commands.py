@@ -17,8 +17,13 @@ BRIGHTFIELD_PHOTONS = (500.0, 30000.0)  # photons per pixel of clear background 
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("content", nargs="+", help="z-stacks of in-focus content (e.g. cells3d, a confocal stack); "
-                   "planes whose 99th percentile reaches 30 %% of the stack's brightest are used")
+    p.add_argument("content", nargs="+", help="z-stacks of in-focus content (e.g. cells3d, a confocal stack): with "
+                   "--focus the planes around each stack's focus, else planes whose 99th percentile reaches 30 %% "
+                   "of the stack's brightest")
+    p.add_argument("--focus", type=int, nargs="+", default=None, metavar="N",
+                   help="the in-focus plane (0-based) of each content stack, in order")
+    p.add_argument("--focus-range", type=int, default=1, metavar="K",
+                   help="with --focus, also take the K planes either side of focus (default 1)")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--modality", default="widefield", choices=("widefield", "brightfield"))
     p.add_argument("--samples", type=int, default=20000, help="simulated training patches (default 20000)")
@@ -47,7 +52,8 @@ def _train(args: argparse.Namespace) -> int:
     photons = BRIGHTFIELD_PHOTONS if args.modality == "brightfield" else SimulationRecipe.photons
     config = EstimatorTrainConfig(modality=args.modality, samples=args.samples, val_samples=args.val_samples,
                                   steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                  device=args.device, recipe=SimulationRecipe(modality=args.modality, max_waves=waves,
+                                  device=args.device, focus=args.focus, focus_range=args.focus_range,
+                                  recipe=SimulationRecipe(modality=args.modality, max_waves=waves,
                                                                               photons=photons))
     config.check()
     content = [read_stack(path, channel=args.channel, axes=args.axes) for path in args.content]
@@ -67,8 +73,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _optics_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optics", nargs="+", type=float, default=None, metavar="VALUE",
-                   help="NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective (default 0.75 0.52 1.0, or the "
-                        "calibration's with --depth)")
+                   help="NA WAVELENGTH_UM [IMMERSION_INDEX] of the objective (default: the calibration's with "
+                        "--depth, else the usual objective for the pixel size, e.g. 1.4 0.52 1.515 for a 65 nm "
+                        "pixel, else 0.75 0.52 1.0)")
     p.add_argument("--pixel-size", type=float, default=None, metavar="UM",
                    help="pixel size in um (default: the file's, else 0.1, or the calibration's with --depth)")
     p.add_argument("--modality", default="widefield", choices=("widefield", "brightfield"))
@@ -81,6 +88,7 @@ def _optics_arguments(p: argparse.ArgumentParser) -> None:
 
 def _optics(args, stack, fallback: dict | None = None):
     """The optics from ``--optics`` and ``--pixel-size``, else the file, else ``fallback``, else the defaults."""
+    from ...optics.objectives import typical_objective
     from ...optics.parametric import Optics
     from . import DEFAULT_OPTICS, DEFAULT_PIXEL_UM
 
@@ -89,15 +97,15 @@ def _optics(args, stack, fallback: dict | None = None):
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise InputError(f"--pixel-size must be a positive number of um; got {args.pixel_size}")
     fallback = fallback or {}
+    pixel = args.pixel_size or stack.pixel_size_um or fallback.get("pixel_size_um")
     if args.optics is not None:
         na, wl, *rest = args.optics
         n = rest[0] if rest else 1.0
     elif fallback:
         na, wl, n = fallback["na"], fallback["wavelength_um"], fallback["n_immersion"]
     else:
-        na, wl, n = DEFAULT_OPTICS
-    pixel = args.pixel_size or stack.pixel_size_um or fallback.get("pixel_size_um") or DEFAULT_PIXEL_UM
-    return Optics(na, wl, n, pixel)
+        na, wl, n = typical_objective(pixel)[1] if pixel else DEFAULT_OPTICS
+    return Optics(na, wl, n, pixel or DEFAULT_PIXEL_UM)
 
 
 def _map_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from ...errors import InputError
 from ...optics import check_image
 from ...optics.parametric import Optics
 from ...tiling import plan_tiles, stitch
-from .sampling import PATCH, ZOOM_RANGE, conditioning, normalize_patches, resample, zoom_for
+from .sampling import PATCH, ZOOM_RANGE, conditioning, fit_patch, normalize_patches, resample, zoom_for
 
 PRESET = "psf-estimator"
 W_SCALE = 0.5  # waves: the defocus is regressed as sign(W) log(1 + |W| / W_SCALE)
@@ -107,9 +107,7 @@ class Estimator:
                              f"pixel size")
         canon = resample(img, zoom)
         h, w = canon.shape
-        ph, pw = max(0, PATCH - h), max(0, PATCH - w)
-        if ph or pw:
-            canon = np.pad(canon, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode="symmetric")
+        canon, (oy, ox) = fit_patch(canon)
         boxes = plan_tiles(canon.shape[0], canon.shape[1], PATCH, PATCH // 2)
         patches = torch.from_numpy(np.stack([canon[y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))[:, None]
         structure = structure_score(patches)
@@ -118,7 +116,7 @@ class Estimator:
         outs = [self.model(x[i:i + 64].to(self.device), cond[i:i + 64].to(self.device)).float().cpu()
                 for i in range(0, len(x), 64)]
         est = decode_outputs(torch.cat(outs)).numpy().astype(np.float64)
-        return boxes, est, structure, canon.shape, (ph // 2, pw // 2, h, w), zoom
+        return boxes, est, structure, canon.shape, (oy, ox, h, w), zoom
 
     def maps(self, image: np.ndarray, optics: Optics) -> ParameterMaps:
         """Smoothed per-pixel parameter maps of ``image`` (on its own pixel grid)."""

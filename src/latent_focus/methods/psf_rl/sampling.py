@@ -18,7 +18,7 @@ from ...optics.parametric import Optics
 
 FC0 = 0.4  # canonical pupil cut-off, cycles per pixel
 PATCH = 96  # canonical patch side, pixels
-ZOOM_RANGE = (0.5, 2.0)  # zooms the estimator was trained on
+ZOOM_RANGE = (0.25, 2.5)  # zooms the estimator is trained on (a 100x/1.45 oil at 65 nm to a 10x/0.3 at 0.7 um)
 
 
 def zoom_for(optics: Optics) -> float:
@@ -40,6 +40,19 @@ def resample(image: np.ndarray, zoom: float) -> np.ndarray:
         return np.asarray(image, dtype=np.float32)
     out = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=zoom < 1)
     return out[0, 0].numpy()
+
+
+def fit_patch(canon: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """``canon`` mirrored out to at least :data:`PATCH` pixels a side, and where the original starts in it.
+
+    A small field (a 128-pixel crop at 100x shrinks to about 50 canonical pixels) still fills one patch; training
+    shows the estimator such mirrored patches too (:mod:`.simulation`).
+    """
+    h, w = canon.shape
+    ph, pw = max(0, PATCH - h), max(0, PATCH - w)
+    if ph or pw:
+        canon = np.pad(canon, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode="symmetric")
+    return canon, (ph // 2, pw // 2)
 
 
 def normalize_patches(patches: torch.Tensor) -> torch.Tensor:

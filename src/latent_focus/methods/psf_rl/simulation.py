@@ -23,7 +23,7 @@ import numpy as np
 
 from ...optics import add_camera_noise, transmission_from_image
 from ...optics.parametric import Optics, brightfield_parametric, canonical, parametric_psfs
-from .sampling import FC0, PATCH, ZOOM_RANGE, conditioning, resample
+from .sampling import FC0, PATCH, ZOOM_RANGE, conditioning, fit_patch, resample
 
 MODALITIES = ("widefield", "brightfield")
 
@@ -40,6 +40,10 @@ class SimulationRecipe:
     illumination: float = 0.4  # largest relative change of the illumination over a patch
     haze: float = 0.4  # fraction of widefield samples with out-of-focus light of other layers added
     content_zoom: tuple[float, float] = (0.6, 1.6)
+    wavelength_um: tuple[float, float] = (0.4, 0.7)
+    pixel_um: tuple[float, float] = (0.06, 0.7)  # camera pixel in the sample plane, drawn log-uniformly
+    small_field: float = 0.3  # fraction of samples cut from a field of 96-256 pixels, as a small crop is
+    beads: float = 0.15  # fraction of widefield samples whose object is a sparse field of beads, not content
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -50,19 +54,24 @@ def _objective(rng: np.random.Generator, modality: str) -> tuple[float, float]:
     if modality == "brightfield":
         return float(rng.uniform(0.3, 0.95)), 1.0
     kind = rng.random()
-    if kind < 0.45:
-        return float(rng.uniform(0.25, 0.95)), 1.0
-    if kind < 0.75:
+    if kind < 0.4:
+        return float(rng.uniform(0.3, 0.95)), 1.0
+    if kind < 0.7:
         return float(rng.uniform(0.8, 1.25)), 1.33
     return float(rng.uniform(1.2, 1.45)), 1.515
 
 
-def draw_optics(rng: np.random.Generator, modality: str) -> Optics:
-    """Objective, wavelength and a pixel size giving a zoom inside :data:`ZOOM_RANGE`."""
-    na, n = _objective(rng, modality)
-    wl = float(rng.uniform(0.45, 0.68))
-    zoom = float(np.exp(rng.uniform(*np.log(ZOOM_RANGE))))
-    return Optics(na, wl, n, zoom * FC0 * wl / na)
+def draw_optics(rng: np.random.Generator, recipe: SimulationRecipe) -> Optics:
+    """Objective, wavelength and camera pixel from the recipe's ranges, redrawn until the zoom lies in
+    :data:`ZOOM_RANGE` (a 0.06 um pixel behind a 10x/0.3 would need thousands of pixels per patch)."""
+    lo, hi = ZOOM_RANGE
+    while True:
+        na, n = _objective(rng, recipe.modality)
+        wl = float(rng.uniform(*recipe.wavelength_um))
+        pixel = float(np.exp(rng.uniform(*np.log(recipe.pixel_um))))
+        optics = Optics(na, wl, n, pixel)
+        if lo <= optics.cutoff_px / FC0 <= hi:
+            return optics
 
 
 def draw_params(rng: np.random.Generator, recipe: SimulationRecipe) -> np.ndarray:
@@ -105,6 +114,22 @@ def affine_crop(image: np.ndarray, size: int, rng: np.random.Generator, zoom: tu
     return np.asarray(out, dtype=np.float64)
 
 
+def bead_field(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``size`` x ``size`` object of a few fluorescent beads: discs of 0.5-8 pixels radius, brightest at 1."""
+    g = np.arange(size) - (size - 1) / 2
+    yy, xx = np.meshgrid(g, g, indexing="ij")
+    out = np.zeros((size, size))
+    n = 1 + rng.poisson(rng.uniform(0.5, 6.0) * (size / 96) ** 2)
+    radius = float(np.exp(rng.uniform(np.log(0.5), np.log(8.0))))
+    spread = (size / 2 - radius) * (0.15 if rng.random() < 0.3 else 1.0)  # sometimes one bead near the centre
+    for _ in range(min(n, 200)):
+        cy, cx = rng.uniform(-spread, spread, size=2)
+        r = radius * rng.uniform(0.8, 1.25)
+        d = np.hypot(yy - cy, xx - cx)
+        out += rng.uniform(0.3, 1.0) * np.clip(r + 0.5 - d, 0.0, 1.0) / max(r, 0.5) ** 2
+    return out / max(float(out.max()), 1e-12)
+
+
 def _illumination(n: int, rng: np.random.Generator, amplitude: float) -> np.ndarray:
     g = np.linspace(-1, 1, n)
     yy, xx = np.meshgrid(g, g, indexing="ij")
@@ -134,7 +159,7 @@ def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe
     meta : dict
         The draw: optics, defocus in um, photons.
     """
-    optics = draw_optics(rng, recipe.modality)
+    optics = draw_optics(rng, recipe)
     params = draw_params(rng, recipe)
     z_um = float(optics.defocus_um(params[0]))
     zoom = optics.cutoff_px / FC0
@@ -157,7 +182,10 @@ def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe
         k = min(optics.support_px(z_um, abs(params[1]) + abs(params[2])), 2 * n_nat + 1)
         psf = parametric_psfs(np.array([z_um, params[1], params[2]]), optics, k)
         m = k // 2
-        obj = _contrast(affine_crop(content, n_nat + 2 * m, rng, recipe.content_zoom), rng)
+        if rng.random() < recipe.beads:
+            obj = bead_field(n_nat + 2 * m, rng)
+        else:
+            obj = _contrast(affine_crop(content, n_nat + 2 * m, rng, recipe.content_zoom), rng)
         if rng.random() < recipe.haze:  # out-of-focus light from other layers of a thick sample
             other = _contrast(affine_crop(contents[int(rng.integers(len(contents)))], obj.shape[0], rng,
                                           recipe.content_zoom), rng)
@@ -168,6 +196,11 @@ def simulate_sample(contents: list[np.ndarray], rng: np.random.Generator, recipe
     adu = add_camera_noise(np.clip(clean, 0, None) * photons, gain=1.0, read_noise_e=read, offset=offset,
                            bit_depth=None, rng=rng, background_photons=background)
     canon = resample(adu, zoom)
+    if rng.random() < recipe.small_field:  # a small field, mirrored out to a patch as at inference
+        side = int(round(rng.uniform(96, 256) * zoom))
+        if side < PATCH:
+            c0 = (canon.shape[0] - side) // 2
+            canon, _ = fit_patch(canon[c0:c0 + side, c0:c0 + side])
     c0 = (canon.shape[0] - PATCH) // 2
     patch = canon[c0:c0 + PATCH, c0:c0 + PATCH]
     target = (params if recipe.modality == "brightfield" else canonical(params)).astype(np.float32)

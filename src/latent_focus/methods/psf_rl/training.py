@@ -51,6 +51,8 @@ class EstimatorTrainConfig(TrainSettings):
     checkpoint_every: int = 200
     validate_every: int = 500
     device: str = "cpu"
+    focus: list[int] | None = None  # in-focus plane of each content stack (None: planes bright enough)
+    focus_range: int = 1  # planes either side of focus taken as in-focus content
     recipe: SimulationRecipe = field(default_factory=SimulationRecipe)
 
     def check(self) -> None:
@@ -59,14 +61,26 @@ class EstimatorTrainConfig(TrainSettings):
         for name in ("samples", "steps", "batch_size", "checkpoint_every", "validate_every"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
+        if self.focus_range < 0:
+            raise InputError(f"--focus-range must be at least 0; got {self.focus_range}")
         if self.val_samples < 0 or not (0 < self.lr < 1):
             raise InputError("--val-samples must be >= 0 and --lr in (0, 1)")
         if self.recipe.modality != self.modality:
             raise InputError("the recipe's modality differs from the run's; pass one --modality")
 
 
-def content_planes(stacks: list[Stack]) -> list[np.ndarray]:
-    """The planes of ``stacks`` that hold content: 99th percentile at least 30 % of the stack's brightest."""
+def content_planes(stacks: list[Stack], focus: list[int] | None = None, focus_range: int = 1) -> list[np.ndarray]:
+    """In-focus content: the planes within ``focus_range`` of each stack's in-focus plane ``focus`` (one per
+    stack), or, without ``focus``, the planes whose 99th percentile reaches 30 % of the stack's brightest."""
+    if focus is not None:
+        if len(focus) != len(stacks):
+            raise InputError(f"--focus takes one plane per content stack; got {len(focus)} for {len(stacks)}")
+        planes = []
+        for s, f in zip(stacks, focus):
+            if not 0 <= f < s.n_planes:
+                raise InputError(f"in-focus plane {f} is out of range for {s.source} of {s.n_planes} planes")
+            planes += [s.data[i] for i in range(max(0, f - focus_range), min(s.n_planes, f + focus_range + 1))]
+        return planes
     planes = []
     for s in stacks:
         top = np.percentile(s.data.reshape(s.n_planes, -1), 99, axis=1)
@@ -182,8 +196,9 @@ def train_estimator(content: list[Stack], output: str | Path, config: EstimatorT
     config = config or EstimatorTrainConfig()
     config.check()
     output = Path(output)
-    contents = content_planes(content)
-    key = hashlib.sha256(repr((asdict(config.recipe), config.seed, _content_key(content))).encode()).hexdigest()[:12]
+    contents = content_planes(content, config.focus, config.focus_range)
+    key = hashlib.sha256(repr((asdict(config.recipe), config.seed, _content_key(content), config.focus,
+                               config.focus_range)).encode()).hexdigest()[:12]
     recipe = _run_recipe(config, key)
     ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite)
     resumable = ckpt is not None
