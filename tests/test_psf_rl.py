@@ -287,6 +287,12 @@ def test_training_resumes_and_writes_a_card(tmp_path):
     assert card.steps_done == 4 and "val_r2_defocus_waves" in card.evaluation["validation"]
     assert not (tmp_path / "m" / "simulated").exists()
     assert list(train_estimator(content, tmp_path / "m", cfg)) == []  # done: nothing to do
+    small = EstimatorTrainConfig(samples=600, val_samples=0, steps=1, batch_size=4)
+    gen = train_estimator(content, tmp_path / "s", small)
+    assert [next(gen).done, next(gen).done] == [0, 500]  # one chunk of 500 simulated, then stopped
+    gen.close()
+    first = next(train_estimator(content, tmp_path / "s", small))
+    assert (first.phase, first.done) == ("simulate", 500)  # the same command picks up the simulation
 
 
 def test_content_around_focus_and_its_checks():

@@ -200,9 +200,10 @@ def train_estimator(content: list[Stack], output: str | Path, config: EstimatorT
     key = hashlib.sha256(repr((asdict(config.recipe), config.seed, _content_key(content), config.focus,
                                config.focus_range)).encode()).hexdigest()[:12]
     recipe = _run_recipe(config, key)
-    ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite)
+    simulating = output.is_dir() and {p.name for p in output.iterdir()} == {CACHE}  # stopped while simulating
+    ckpt = checkpoint_to_resume(output, lambda c: c.get("recipe") == recipe, overwrite or simulating)
     resumable = ckpt is not None
-    if output.is_dir() and not resumable:  # --overwrite: start afresh
+    if output.is_dir() and not resumable and (overwrite or not simulating):  # --overwrite: start afresh
         shutil.rmtree(output)
     done_before = int(ckpt["step"]) if resumable else 0
     if done_before >= config.steps:
