@@ -36,11 +36,11 @@ from latent_focus.optics.parametric import Optics, parametric_psfs
 
 OPTICS = [Optics(1.2, 0.46, 1.33, 0.26), Optics(0.75, 0.52, 1.0, 0.26), Optics(1.4, 0.52, 1.515, 0.065)]
 PHOTONS = (300.0, 3000.0)
-FOCUS = (28, 36)
-OFFSETS = (1, 2, 4, 7, 10, 14)  # planes from focus (0.29 um each)
-ITERATIONS = (0, 3, 6, 10, 15, 25, 40)
+FOCUS = (32,)
+OFFSETS = (1, 2, 4, 7, 12)  # planes from focus (0.29 um each)
+ITERATIONS = (0, 3, 6, 10, 20, 40)
 TVS = (0.0, 0.01)
-W0S = (0.5, 0.75, 1.0, 1.5)
+W0S = (0.5, 0.75, 1.0)
 DZ = 0.29
 
 

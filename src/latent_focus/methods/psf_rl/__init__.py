@@ -80,8 +80,8 @@ class PsfRLParams(Params):
                      "z-stack with z positions and pixel size (its plane at each tile's estimated defocus)",
                      label="PSF file")
     min_defocus: float | None = param(None, "target focus: tiles whose estimated |defocus| (um) is below this are "
-                                      "left unchanged; auto (the default): half a wave of defocus, about the "
-                                      "depth of field",
+                                      "left unchanged; auto (the default): three quarters of a wave of defocus at "
+                                      "the pupil edge, about the depth of field",
                                       parse=parse_auto_number)
 
     def __post_init__(self):

@@ -21,7 +21,7 @@ from .deconvolve import background_level
 from .estimator import ParameterMaps
 
 # The rule's constants, fitted by scripts/fit_psf_rl_rule.py on simulated thick-sample widefield stacks
-RULE_A, RULE_P = 3.0, 1.5  # iterations = RULE_A * (W - MIN_WAVES)^RULE_P, fewer at low SNR
+RULE_A, RULE_P = 1.0, 1.0  # iterations = RULE_A * (W - MIN_WAVES)^RULE_P, fewer at low SNR
 MIN_WAVES = 0.75  # defocus (waves at the pupil edge) below which refocusing is not attempted
 TV_C = 0.4  # TV weight = TV_C / SNR, at most 0.01
 OBJECT_SHIFT = 2.0  # target "object": iterations as for a defocus this many waves larger (set, not fitted)
