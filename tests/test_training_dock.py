@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QMessageBox
 from latent_focus.models import ModelCard, build_model, read_history, save_model, store
 from latent_focus.napari.events import model_events, panel_state
 from latent_focus.napari.training_dock import TrainingDock
+from latent_focus.progress import Progress
 
 
 def _defocus_series(size: int = 128, planes: int = 7) -> np.ndarray:
@@ -215,3 +216,15 @@ def test_start_from_current_model_means_the_model_picked_in_the_panel(make_dock,
         assert dock.form.preset.currentText() == "paper"
     finally:
         panel_state.model = "default"
+
+
+def test_a_report_delivered_after_the_run_ended_still_ends_in_its_outcome(dock, tmp_path):
+    """Under load the last report can reach the dock after the worker's finished signal."""
+    dock.run.output = tmp_path / "m"
+    dock._error, dock._last, dock._ended = None, None, False
+    dock._on_finished()
+    assert dock.status.text() == "Cancelled before the first step; nothing was saved."
+    dock._on_report(Progress(3, 3, unit="step", losses={"total": 0.5}, val={"val_total": 0.4, "val_psnr_interp": 13.5},
+                             finished=True))
+    assert dock.status.text() == f"Saved to {tmp_path / 'm'}"
+    assert dock.progress_bar.format() == "step 3 / 3  (done)"

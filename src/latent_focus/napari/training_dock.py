@@ -112,6 +112,7 @@ class TrainingDock(PluginDock):
         ClosingWatch(self, self.run.stop_and_wait)
         self._error: str | None = None
         self._last: Progress | None = None
+        self._ended = False  # the worker has finished (reports it relayed may still be delivered)
         self.state = Progress()  # the run's live status: each report lands here, the widgets follow its events
         self.state.events.done.connect(self._show_step)
         self._bar: napari_progress | None = None
@@ -191,7 +192,7 @@ class TrainingDock(PluginDock):
         worker = self.run.start(reports, output, self._on_finished)
         worker.yielded.connect(self._on_report)
         worker.errored.connect(self._on_error)
-        self._error, self._last = None, None
+        self._error, self._last, self._ended = None, None, False
         self.state.update(Progress())
         self.loss_plot.clear()
         self.progress_bar.setRange(0, 0)  # busy until the first step reports
@@ -212,6 +213,8 @@ class TrainingDock(PluginDock):
     def _on_report(self, report: Progress) -> None:
         self._last = report
         self.state.update(report)
+        if self._ended:  # relayed before the worker finished but delivered after: tell the end from it
+            self._show_end()
 
     def _show_step(self, *_) -> None:
         progress = self.state
@@ -240,10 +243,18 @@ class TrainingDock(PluginDock):
     def _on_finished(self) -> None:
         """Say how the run ended, from its last progress report: done, cancelled (last step kept) or failed."""
         output, last = self.run.output, self._last
+        self._ended = True
         self._set_running(False)
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        self._show_end()
+        if last is not None and not self._error:
+            model_events.changed.emit(str(output))
+        self.form.model_name.setText(unique_name())
+
+    def _show_end(self) -> None:
+        output, last = self.run.output, self._last
         self.progress_bar.setRange(0, max(self.progress_bar.maximum(), 1))
         if self._error:
             self._set_status(f"Training stopped: {self._error}", error=True)
@@ -258,9 +269,6 @@ class TrainingDock(PluginDock):
             self.progress_bar.setFormat(f"step {done} / {total}  ({'done' if last.finished else 'cancelled'})")
             note = "" if last.finished else f" (cancelled at step {done} of {total})"
             self._set_status(f"Saved to {output}{note}")
-        if last is not None and not self._error:
-            model_events.changed.emit(str(output))
-        self.form.model_name.setText(unique_name())
 
     def _set_running(self, running: bool) -> None:
         self.form.set_running(running)
