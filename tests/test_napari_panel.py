@@ -441,6 +441,10 @@ def test_psf_rl_blur_map_uses_the_optics_of_the_panels_form(viewer_panel, qtbot)
     assert tuple(layer.contrast_limits) == pytest.approx((0.0, top)) and layer.colorbar.visible
     assert float(layer.data.max()) < top and f"to {top:.3g} µm" in panel.section.status.text()
     assert "pixel 0.2 µm from the options" in panel.section.status.text()
+    set_form(panel, optics="", pixel_size="0.065")  # no optics: the objective assumed for the pixel is said
+    panel.section.button.click()
+    qtbot.waitUntil(lambda: not panel.busy and "assumed" in panel.section.status.text(), timeout=TIMEOUT)
+    assert "NA 1.4; optics not given: a 100x/1.4 oil objective assumed" in panel.section.status.text()
     set_form(panel, optics="1.2")  # a wavelength is missing: said in the section, nothing added
     panel.section.button.click()
     assert "wavelength" in panel.section.status.text().lower() or "optics" in panel.section.status.text().lower()

@@ -80,7 +80,8 @@ class PsfRLSection(Section):
             layer.contrast_limits = tuple(meta["colour_range_um"])
             layer.colorbar.visible = True
             lo, hi = float(maps.defocus_um.min()), float(maps.defocus_um.max())
-            self.status.setText(f"plane {plane}: {what} {lo:.2f} to {hi:.2f} µm ({pixel}). Colours: "
+            self.status.setText(f"plane {plane}: {what} {lo:.2f} to {hi:.2f} µm ({pixel}; NA {optics.na:g}"
+                                + (f"; {note}" if note else "") + "). Colours: "
                                 f"{meta['colour_range_um'][0]:.3g} (dark blue) to {top:.3g} µm (dark red), the "
                                 "largest defocus the estimator reports for these optics")
 
