@@ -72,3 +72,10 @@ def build_model(preset: str) -> nn.Module:
         return PRESETS[preset].build()
     except KeyError:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def check_preset(preset: str, family: str) -> None:
+    """:class:`InputError` naming the presets of ``family`` unless ``preset`` is one of them."""
+    if preset not in PRESETS or PRESETS[preset].family != family:
+        names = [n for n, p in PRESETS.items() if p.family == family]
+        raise InputError(f"--preset must be one of {', '.join(names)}; got {preset!r}")

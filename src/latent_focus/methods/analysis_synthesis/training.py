@@ -32,7 +32,7 @@ from ...errors import InputError
 from ...io import Stack
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...models.registry import PRESETS
+from ...models.registry import check_preset
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
 from ...train_loop import (
@@ -70,9 +70,7 @@ class Recipe(TrainSettings):
     real_share: float = 0.0
 
     def check(self) -> None:
-        if self.preset not in PRESETS or PRESETS[self.preset].family != "analysis-synthesis":
-            names = [n for n, p in PRESETS.items() if p.family == "analysis-synthesis"]
-            raise InputError(f"--preset must be one of {', '.join(names)}; got {self.preset!r}")
+        check_preset(self.preset, "analysis-synthesis")
         if self.steps < 1 or self.batch_size < 1 or self.crop < 48 or self.lr <= 0 or self.settings < 2:
             raise InputError("--steps, --batch-size and --settings must be at least 1 (settings 2), --crop at "
                              "least 48 and --lr above 0")

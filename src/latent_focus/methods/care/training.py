@@ -23,7 +23,7 @@ from ...device import describe, select_device
 from ...errors import InputError
 from ...models import ModelCard, build_model, find_model, load_model, read_card
 from ...models.modelfile import checkpoint_to_resume, save_checkpoint, save_model
-from ...models.registry import PRESETS
+from ...models.registry import check_preset
 from ...pairs import FocusSeries, sample_batch
 from ...progress import Progress
 from ...train_loop import (
@@ -53,9 +53,7 @@ class CareRecipe(TrainSettings):
     val_samples: int = 64
 
     def check(self) -> None:
-        if self.preset not in PRESETS or PRESETS[self.preset].family != "care":
-            names = [n for n, p in PRESETS.items() if p.family == "care"]
-            raise InputError(f"--preset must be one of {', '.join(names)}; got {self.preset!r}")
+        check_preset(self.preset, "care")
         if self.steps < 1 or self.batch_size < 1 or self.crop < 16 or self.lr <= 0:
             raise InputError("--steps and --batch-size must be at least 1, --crop at least 16 and --lr above 0")
         if not 0 <= self.identity < 1:
