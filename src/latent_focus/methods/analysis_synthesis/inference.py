@@ -9,19 +9,15 @@ Nothing about the loaded pair changes between calls.
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Generator
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
 
-from ...device import describe, select_device
 from ...errors import InputError
-from ...io import Normalizer, check_planes
-from ...models import find_model, load_model
+from ...io import check_planes
+from ...models.loaded import LoadedNetwork, unless_out_of_memory
 from ...progress import Progress, run
 from ...tiling import pad_to_multiple, plan_tiles, stitch
 from .simulation import kernel_radius
@@ -41,48 +37,20 @@ class Deblurred:
     tile: int
 
 
-class Pair:
+class Pair(LoadedNetwork):
     """A loaded analysis-synthesis model on a device; one lock serialises its use."""
 
-    def __init__(self, model: str | None = None, device: str = "auto"):
-        self.device = select_device(device)
-        self.model_path = find_model(model or DEFAULT_MODEL)
-        self.model, self.card = load_model(self.model_path, self.device)
+    default = DEFAULT_MODEL
+
+    def check_model(self) -> None:
         if not hasattr(self.model, "analysis"):
             raise InputError(f"{self.model_path} is not an analysis-synthesis model; pass one written by "
                              "latent-focus train-analysis-synthesis (or leave --model out for the shipped one)")
-        self.lock = threading.RLock()
-
-    @property
-    def name(self) -> str:
-        return self.card.name or self.model_path.name
-
-    @property
-    def device_name(self) -> str:
-        return describe(self.device)
-
-    def normalizer(self, plane: np.ndarray) -> Normalizer:
-        return Normalizer.from_data(plane, self.card.percentiles)
 
     # -- the two networks, with out-of-memory handling -----------------------------------------------------
-    @staticmethod
-    def _run(fn):
-        """``fn()``; on a CUDA out-of-memory error return None (the caller shrinks its work or moves on)."""
-        try:
-            with torch.inference_mode():
-                return fn()
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return None
-
     def _on_cpu(self) -> "_Net":
         """The CPU copy of the pair, for the rest of one call (the loaded pair stays where it is)."""
         return _Net(self._cpu_model, torch.device("cpu"))
-
-    @cached_property
-    def _cpu_model(self) -> torch.nn.Module:
-        """The pair on the CPU, made once, for calls that fall back there (the GPU is full)."""
-        return copy.deepcopy(self.model).cpu()
 
     def estimate_kernel(self, x: np.ndarray, window: int,
                         net: "_Net | None" = None) -> tuple[np.ndarray, int, "_Net"]:
@@ -91,7 +59,7 @@ class Pair:
         net = net or _Net(self.model, self.device)
         while True:
             crop = _centre(x, window)
-            k = self._run(lambda: net.model.analysis(torch.from_numpy(crop)[None, None].to(net.device)))
+            k = unless_out_of_memory(lambda: net.model.analysis(torch.from_numpy(crop)[None, None].to(net.device)))
             if k is not None:
                 return k[0, 0].float().cpu().numpy(), window, net
             if window > MIN_TILE:
@@ -128,7 +96,7 @@ class Pair:
                         k, _, net = self.estimate_kernel(patch, window, net)
                     else:
                         k = kernel
-                    r = self._run(lambda: self._residual(patch, k, net))
+                    r = unless_out_of_memory(lambda: self._residual(patch, k, net))
                 if r is None:  # out of GPU memory: again with smaller tiles, then on the CPU
                     break
                 outs.append(strength * r)

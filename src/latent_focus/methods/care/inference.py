@@ -7,18 +7,15 @@ loaded network changes between calls, so one network serves every caller.
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Generator
-from functools import cached_property
 
 import numpy as np
 import torch
 
-from ...device import describe, select_device
+from ...device import describe
 from ...errors import InputError
-from ...io import Normalizer, check_planes
-from ...models import find_model, load_model
+from ...io import check_planes
+from ...models.loaded import LoadedNetwork, unless_out_of_memory
 from ...models.unet import RefocusUNet
 from ...progress import Progress
 from ...tiling import pad_to_multiple, plan_tiles, stitch
@@ -28,25 +25,15 @@ MIN_TILE = 128
 OVERLAP = 32
 
 
-class Refocuser:
+class Refocuser(LoadedNetwork):
     """A loaded U-Net and its card; one lock serialises its use."""
 
-    def __init__(self, model: str | None = None, device: str = "auto"):
-        self.device = select_device(device)
-        self.model_path = find_model(model or DEFAULT_MODEL)
-        self.model, self.card = load_model(self.model_path, self.device)
+    default = DEFAULT_MODEL
+
+    def check_model(self) -> None:
         if not isinstance(self.model, RefocusUNet):
             raise InputError(f"{self.model_path} is not a refocusing U-Net; pass one trained with latent-focus "
                              "train --preset care (or leave --model out for the shipped one)")
-        self.lock = threading.RLock()
-
-    @property
-    def name(self) -> str:
-        return self.card.name or self.model_path.name
-
-    @property
-    def device_name(self) -> str:
-        return describe(self.device)
 
     def refocus_steps(self, plane: np.ndarray, tile: int = 1024,
                       strength: float = 1.0) -> Generator[Progress, None, tuple[np.ndarray, int, str]]:
@@ -57,7 +44,7 @@ class Refocuser:
         """
         plane = np.asarray(plane, dtype=np.float32)
         check_planes(plane[None], "plane")
-        norm = Normalizer.from_data(plane, self.card.percentiles)
+        norm = self.normalizer(plane)
         x = norm.normalize(plane)
         h, w = x.shape
         net, device = self.model, self.device
@@ -81,20 +68,12 @@ class Refocuser:
         residual = stitch(outs, boxes, h, w, overlap) if len(outs) > 1 else outs[0]
         return norm.denormalize(x + residual), tile, describe(device)
 
-    @cached_property
-    def _cpu_model(self) -> torch.nn.Module:
-        """The network on the CPU, made once, for calls that fall back there (the GPU is full)."""
-        return copy.deepcopy(self.model).cpu()
-
     @staticmethod
     def _residual(patch: np.ndarray, net: torch.nn.Module, device: torch.device) -> np.ndarray | None:
         """The network's correction of one normalised patch; None on a CUDA out-of-memory error."""
         h, w = patch.shape
-        try:
-            with torch.inference_mode():
-                t = pad_to_multiple(torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(device), net.multiple)
-                return net.residual(t)[0, 0, :h, :w].float().cpu().numpy()
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return None
 
+        def correct():
+            t = pad_to_multiple(torch.from_numpy(np.ascontiguousarray(patch))[None, None].to(device), net.multiple)
+            return net.residual(t)[0, 0, :h, :w].float().cpu().numpy()
+        return unless_out_of_memory(correct)
