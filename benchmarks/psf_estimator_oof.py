@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,14 @@ import torch
 
 from latent_focus.io import read_stack
 from latent_focus.methods import load_method
+from latent_focus.methods.blur_code.codes import centre
 from latent_focus.methods.psf_rl.depth import plane_summary
+from latent_focus.methods.psf_rl.training import r2_scores
 from latent_focus.optics import add_camera_noise
 from latent_focus.optics.parametric import Optics, parametric_psfs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from psf_rl_real import spearman  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -51,27 +57,12 @@ SIM_OPTICS = Optics(1.35, 0.52, 1.515, 0.065)
 SIM_SERIES = ("neubias_wf", "dfnn_mito", "dfnn_micro")
 
 
-def spearman(a, b) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def r2(est, true) -> float:
-    return float(1 - ((est - true) ** 2).sum() / max(((true - true.mean()) ** 2).sum(), 1e-12))
-
-
-def centre(plane: np.ndarray, side: int) -> np.ndarray:
-    h, w = plane.shape
-    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return plane[y0:y0 + side, x0:x0 + side]
-
-
 def read(method, plane, optics) -> float:
     return float(plane_summary(method.blur_maps(np.asarray(plane, np.float32), optics, "widefield"))[0])
 
 
 def scores(est: np.ndarray, true: np.ndarray) -> dict:
-    return {"planes": int(len(true)), "r2": r2(est, true), "spearman": spearman(est, true),
+    return {"planes": int(len(true)), "r2": r2_scores(est[:, None], true[:, None])[0], "spearman": spearman(est, true),
             "median_abs_error_um": float(np.median(np.abs(est - true)))}
 
 
@@ -124,7 +115,8 @@ def main(argv=None) -> None:
     others = {k: load_method("psf-rl", v, "cpu") for k, v in (a.split("=", 1) for a in args.model)}
     other_fold = {"A": "B", "B": "A", None: "B"}
     rows, sim_rows = [], []
-    for name, data, absz, optics, fold, note in load(args.corpus):
+    series = load(args.corpus)
+    for name, data, absz, optics, fold, note in series:
         sel = np.flatnonzero(absz <= args.max_um)
         readers = {"out of fold": folds[other_fold[fold]], **others}
         for reader, method in readers.items():
@@ -140,11 +132,11 @@ def main(argv=None) -> None:
                 print(f"{name} ({reader}, {field}): R2 {row['r2']:.3f}, Spearman {row['spearman']:.3f}, "
                       f"median |error| {row['median_abs_error_um']:.2f} um over {row['planes']} planes", flush=True)
     zs = np.round(np.arange(0.0, 3.61, 0.3), 2)
-    by_name = {r[0]: r for r in load(args.corpus)}
-    meta = {n: json.loads((args.corpus / n / "meta.json").read_text()) for n in SIM_SERIES}
+    by_name = {r[0]: r for r in series}
     for name in SIM_SERIES:
-        content = by_name[name][1][meta[name]["focus_plane"]]
-        reader = folds[other_fold[meta[name]["fold"]]]
+        _, data, absz, _, fold, _ = by_name[name]
+        content = data[int(np.argmin(absz))]  # the in-focus plane
+        reader = folds[other_fold[fold]]
         rng = np.random.default_rng(5)
         est = np.array([read(reader, simulate(content, float(z), rng), SIM_OPTICS) for z in zs])
         row = {"content": name, **scores(est, zs),
