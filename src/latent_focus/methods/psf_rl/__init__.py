@@ -99,8 +99,13 @@ def optics_for(params: PsfRLParams, stack: Stack | None) -> Optics:
     """The optics of ``params``; where not given, the usual objective for the pixel size (given or the file's),
     else :data:`DEFAULT_OPTICS` at :data:`DEFAULT_PIXEL_UM`."""
     pixel = params.pixel_size or (stack.pixel_size_um if stack is not None else None)
-    na, wl, *rest = params.optics or (typical_objective(pixel)[1] if pixel else DEFAULT_OPTICS)
+    na, wl, *rest = params.optics or assumed_optics(pixel)
     return Optics(na, wl, rest[0] if rest else 1.0, pixel or DEFAULT_PIXEL_UM)
+
+
+def assumed_optics(pixel_um: float | None) -> tuple[float, float, float]:
+    """(NA, wavelength, n) when none are given: the usual objective for the pixel size, else the defaults."""
+    return typical_objective(pixel_um)[1] if pixel_um else DEFAULT_OPTICS
 
 
 def optics_note(params: PsfRLParams, stack: Stack | None) -> str | None:

@@ -88,9 +88,8 @@ def _optics_arguments(p: argparse.ArgumentParser) -> None:
 
 def _optics(args, stack, fallback: dict | None = None):
     """The optics from ``--optics`` and ``--pixel-size``, else the file, else ``fallback``, else the defaults."""
-    from ...optics.objectives import typical_objective
     from ...optics.parametric import Optics
-    from . import DEFAULT_OPTICS, DEFAULT_PIXEL_UM
+    from . import DEFAULT_PIXEL_UM, assumed_optics
 
     if args.optics is not None and len(args.optics) not in (2, 3):
         raise InputError("--optics takes NA WAVELENGTH_UM [IMMERSION_INDEX], e.g. --optics 1.2 0.46 1.33")
@@ -104,7 +103,7 @@ def _optics(args, stack, fallback: dict | None = None):
     elif fallback:
         na, wl, n = fallback["na"], fallback["wavelength_um"], fallback["n_immersion"]
     else:
-        na, wl, n = typical_objective(pixel)[1] if pixel else DEFAULT_OPTICS
+        na, wl, n = assumed_optics(pixel)
     return Optics(na, wl, n, pixel or DEFAULT_PIXEL_UM)
 
 
