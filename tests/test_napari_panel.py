@@ -557,6 +557,20 @@ def test_synthesized_levels_follow_the_planes_z_order(viewer_panel, qtbot):
 
 # -- what the user sees: progress, errors, where they are ------------------------------------------------------------
 
+def test_the_bar_clears_with_the_layer_after_a_job_whose_last_report_came_late(viewer_panel, qtbot):
+    """Before: the blur map's last report reached the bar after the job ended, and choosing another layer then
+    cleared the value but kept its message: the bar read "0%  done"."""
+    viewer, panel = viewer_panel
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("psf-rl"))
+    qtbot.waitUntil(lambda: not panel.busy and "psf-widefield" in panel.model_label.text(), timeout=TIMEOUT)
+    panel.section.button.click()
+    qtbot.waitUntil(lambda: not panel.busy and f"{SAMPLE} blur map" in viewer.layers, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: panel.runner.progress.text() == "100%  done", timeout=TIMEOUT)
+    viewer.add_image(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32), name="other")
+    panel.source.layer_combo.setCurrentText("other")
+    assert panel.runner.progress.text() == "0%" and panel.runner.status.text() == ""
+
+
 def test_jobs_report_in_naparis_activity_dock_and_the_bar_restarts_with_each_job(viewer_panel, qtbot):
     from napari.utils import progress
     from napari.utils.notifications import notification_manager

@@ -126,6 +126,7 @@ class JobRunner(QWidget):
         if self._worker is None:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
+            self.progress.setFormat("%p%")
         self.set_status("")
 
     def report(self, exc: Exception) -> None:
