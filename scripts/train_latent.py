@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 
 from latent_focus.io import read_stack
 from latent_focus.methods.latent.training import TrainConfig, train
-from latent_focus.models.modelfile import WEIGHTS
+from latent_focus.models.modelfile import keep_snapshot
 
 
 def sim_series(folder: Path) -> list[tuple]:
@@ -92,8 +91,7 @@ def log_and_snapshot(progress, out: Path, snapshot_every: int) -> None:
               + " ".join(f"{k} {v:.4f}" for k, v in val.items())
               + f" eta {progress.eta_s / 60:.0f} min", flush=True)
     if progress.checkpoint and progress.done % snapshot_every == 0:
-        (out / "snapshots").mkdir(exist_ok=True)
-        shutil.copyfile(out / WEIGHTS, out / "snapshots" / f"step_{progress.done:05d}.pt")
+        keep_snapshot(out, progress.done)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..files import atomic_write
-from .card import ModelCard, write_history
+from .card import ModelCard, read_history, write_history
 from .registry import build_model
 
 WEIGHTS = "weights.pt"
@@ -45,6 +46,34 @@ def save_model(folder: str | os.PathLike, model: nn.Module, card: ModelCard,
         write_history(folder, history)
     replace(card, weights_sha256=sha256_file(folder / WEIGHTS)).write(folder)
     return folder
+
+
+SNAPSHOTS = "snapshots"
+
+
+def keep_snapshot(folder: str | os.PathLike, step: int) -> Path:
+    """Copy the weights of the model in ``folder`` to ``folder/snapshots/step_NNNNN.pt`` (for a learning curve)."""
+    folder = Path(folder)
+    out = folder / SNAPSHOTS / f"step_{step:05d}.pt"
+    out.parent.mkdir(exist_ok=True)
+    atomic_write(out, lambda tmp: shutil.copyfile(folder / WEIGHTS, tmp))
+    return out
+
+
+def snapshot_model(folder: str | os.PathLike, step: int, out: str | os.PathLike) -> Path:
+    """A model folder ``out`` holding the weights ``folder`` kept at ``step``, with its card (steps and checksum
+    set to the snapshot's) and its loss history up to that step."""
+    folder, out = Path(folder), Path(out)
+    weights = folder / SNAPSHOTS / f"step_{step:05d}.pt"
+    if not weights.is_file():
+        raise InputError(f"{folder} kept no weights at step {step} ({weights} is missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
+    card = read_card(folder)
+    card.training = {**card.training, "steps_done": step}
+    write_history(out, [h for h in read_history(folder) if h.get("step", 0) <= step])
+    replace(card, name=out.name, weights_sha256=sha256_file(out / WEIGHTS)).write(out)
+    return out
 
 
 def read_card(folder: str | os.PathLike) -> ModelCard:

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ...device import DEVICE_CHOICES
+from ...errors import InputError
+from ...models.modelfile import keep_snapshot
 from ...terminal import ProgressLine
 from ..options import Command, add_axes, plane_index
 from .training import Recipe, train
@@ -46,6 +48,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="analysis loss: cross-entropy of the kernels (kl) or their L1 distance")
     p.add_argument("--settings", type=int, default=d.settings, help="simulated microscopes (optics and defocus)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--snapshot-every", type=int, default=0, metavar="STEPS",
+                   help="keep the weights in OUTPUT/snapshots/ at every checkpoint (each 100th step and the "
+                        "last) whose step is a multiple of STEPS, for a learning curve (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
 
 
@@ -59,10 +64,14 @@ def _run(args: argparse.Namespace) -> int:
                     seed=args.seed, widefield_fraction=args.widefield_fraction, procedural=args.procedural,
                     settings=args.settings, deblur_loss=args.deblur_loss, kernel_loss=args.kernel_loss,
                     device=args.device, real_share=args.real_share if real else 0.0)
+    if args.snapshot_every < 0:
+        raise InputError(f"--snapshot-every must be 0 (none) or more; got {args.snapshot_every}")
     last = None
     bar = ProgressLine("train-analysis-synthesis", every=5)
     for progress in train(content, args.output, recipe, bead, args.overwrite, args.init, real):
         bar.update(progress)
+        if args.snapshot_every and progress.checkpoint and progress.done % args.snapshot_every == 0:
+            keep_snapshot(args.output, progress.done)
         last = progress
     bar.close()
     if last is None:

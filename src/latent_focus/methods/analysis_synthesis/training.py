@@ -198,7 +198,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
     history, start = resume_run(ckpt, model, opt, rng)
     dev_name = describe(device)
 
-    def save(step: int) -> None:
+    def save(step: int) -> str:
         card = ModelCard(
             preset=recipe.preset, name=output.name, modality="widefield fluorescence and brightfield",
             description="analysis-synthesis pair: defocus kernel estimation and kernel-guided deblurring",
@@ -208,7 +208,7 @@ def train(content: list[Stack], output: str | Path, recipe: Recipe | None = None
             seed=recipe.seed, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             extra={"kernel_size": 33, "kernel": KERNEL_NOTE})
         save_model(output, model, card, history)
-        save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, signature=signature))
+        return str(save_checkpoint(output, checkpoint_state(model, opt, history, step, rng, signature=signature)))
 
     def take_step(step: int):
         for group in opt.param_groups:
