@@ -10,7 +10,8 @@
 ``--`` go to every run's training command (``latent-focus train-analysis-synthesis`` or ``scripts/train_care.py``).
 The runs are resumable: start the same command again after a stop. Then every step that both fold models kept is
 scored by ``benchmarks/single_plane_oof.py`` (each series by the fold model that did not train on it), and the
-learning curve is printed and written to ``OUT/METHOD_curve.json``. On a GPU, ``--device cuda`` and ``--jobs 1``.
+learning curve is printed and written to ``OUT/METHOD_curve.json`` (a step scored after its snapshots were kept
+is not scored again). On a GPU, ``--device cuda`` and ``--jobs 1``.
 """
 
 from __future__ import annotations
@@ -103,9 +104,13 @@ def score_curve(args, runs: dict[str, Path]) -> list[dict]:
         raise SystemExit(f"the fold runs kept no common snapshots in {runs['A']}/{SNAPSHOTS}")
     label, curve = "oof", []
     for step in steps:
+        scores = args.out / "curve" / f"{args.method}_{step:05d}.json"
+        kept = [runs[f] / SNAPSHOTS / f"step_{step:05d}.pt" for f in ("A", "B")]
+        if scores.is_file() and all(scores.stat().st_mtime > k.stat().st_mtime for k in kept):
+            curve.append(curve_row(json.loads(scores.read_text())["rows"], label, step))
+            continue  # scored after these snapshots were kept
         models = {f: snapshot_model(runs[f], step, args.out / "curve" / f"{args.method}_{f}_{step:05d}")
                   for f in ("A", "B")}
-        scores = args.out / "curve" / f"{args.method}_{step:05d}.json"
         single_plane_oof.main(["--corpus", *map(str, sorted(p.parent for p in args.corpus.glob("*/meta.json"))),
                                "--methods", f"{label}={args.method}", "--json", str(scores),
                                *[f"--fold-model={label}:{f}={m}" for f, m in models.items()]])

@@ -34,7 +34,7 @@ def _corpus(root: Path, blurred_stack: np.ndarray) -> Path:
 
 
 def test_fold_runs_keep_snapshots_and_each_series_is_scored_by_the_other_folds_model(train_folds, blurred_stack,
-                                                                                      tmp_path, capsys):
+                                                                                      tmp_path, capsys, monkeypatch):
     from latent_focus.io import Normalizer, read_stack
     from latent_focus.methods import load_method, run
     from latent_focus.metrics import psnr
@@ -53,6 +53,10 @@ def test_fold_runs_keep_snapshots_and_each_series_is_scored_by_the_other_folds_m
     curve = json.loads((out / "analysis-synthesis_curve.json").read_text())
     assert [r["steps"] for r in curve] == [2] and curve[0]["planes"] >= 16 and np.isfinite(curve[0]["widefield"])
     assert "| 2 |" in capsys.readouterr().out
+    with monkeypatch.context() as m:  # scored after the snapshots were kept: not scored again
+        m.setattr(train_folds.single_plane_oof, "main", lambda argv: pytest.fail("scored again"))
+        train_folds.main([str(corpus), str(out), "--method", "analysis-synthesis", "--steps", "2", "--curve-only"])
+    assert json.loads((out / "analysis-synthesis_curve.json").read_text()) == curve
     # a fold-B series is scored by the model trained on fold A
     rows = json.loads((out / "curve" / "analysis-synthesis_00002.json").read_text())["rows"]
     row = next(r for r in rows if r["series"] == "series2" and r["plane"] == 3)
