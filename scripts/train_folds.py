@@ -6,12 +6,13 @@
 
 ``CORPUS`` is the folder ``scripts/build_corpus.py`` writes (``SERIES/stack.tif`` and ``SERIES/meta.json`` with
 ``focus_plane`` and ``fold``). Three runs: ``OUT/METHOD_A`` on fold A's series, ``OUT/METHOD_B`` on fold B's and
-``OUT/METHOD_all`` on every series, each keeping its weights every ``--snapshot-every`` steps; the arguments after
-``--`` go to every run's training command (``latent-focus train-analysis-synthesis`` or ``scripts/train_care.py``).
-The runs are resumable: start the same command again after a stop. Then every step that both fold models kept is
-scored by ``benchmarks/single_plane_oof.py`` (each series by the fold model that did not train on it), and the
-learning curve is printed and written to ``OUT/METHOD_curve.json`` (a step scored after its snapshots were kept
-is not scored again). On a GPU, ``--device cuda`` and ``--jobs 1``.
+``OUT/METHOD_all`` on every series (``--runs A B`` trains the fold runs only), each keeping its weights every
+``--snapshot-every`` steps; the arguments after ``--`` go to every run's training command (``latent-focus
+train-analysis-synthesis`` or ``scripts/train_care.py``). The runs are resumable: start the same command again after
+a stop. Then every step that both fold models kept is scored by ``benchmarks/single_plane_oof.py`` (each series by
+the fold model that did not train on it), and the learning curve is printed and written to ``OUT/METHOD_curve.json``
+(a step scored after its snapshots were kept is not scored again). On a GPU, ``--device cuda``
+(``scripts/gpu_train.sh`` runs it for a set time).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def corpus_folds(corpus: Path) -> dict[str, list[tuple[Path, int]]]:
 def training_command(method: str, out: Path, series: list[tuple[Path, int]], args, extra: list[str]) -> list[str]:
     common = ["--steps", str(args.steps), "--device", args.device, "--snapshot-every", str(args.snapshot_every)]
     if method == "analysis-synthesis":
-        cli = str(Path(sys.executable).with_name("latent-focus"))
-        return [cli, "train-analysis-synthesis", "-o", str(out), "--real", *[str(f / "stack.tif") for f, _ in series],
+        return [sys.executable, "-m", "latent_focus.cli", "train-analysis-synthesis", "-o", str(out),
+                "--real", *[str(f / "stack.tif") for f, _ in series],
                 "--real-focus", *[str(focus) for _, focus in series], *common, *extra]
     return [sys.executable, str(ROOT / "scripts" / "train_care.py"), str(out), "--real", *[str(f) for f, _ in series],
             *common, *extra]
@@ -64,6 +65,7 @@ def train_runs(args, extra: list[str]) -> dict[str, Path]:
     """Train (or resume) the three runs, ``args.jobs`` at a time; their logs go to ``OUT/METHOD_FOLD.log``."""
     folds = corpus_folds(args.corpus)
     runs = {f: args.out / f"{args.method}_{f}" for f in FOLDS}
+    chosen = [f for f in FOLDS if f in args.runs]
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
 
@@ -75,7 +77,7 @@ def train_runs(args, extra: list[str]) -> dict[str, Path]:
             return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        codes = dict(zip(FOLDS, pool.map(one, FOLDS)))
+        codes = dict(zip(chosen, pool.map(one, chosen)))
     failed = [f for f, code in codes.items() if code != 0]
     if failed:
         raise SystemExit(f"the {', '.join(failed)} run(s) failed; see {args.out}/{args.method}_FOLD.log")
@@ -140,6 +142,7 @@ def main(argv=None) -> None:
     p.add_argument("--snapshot-every", type=int, default=1000)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (one CPU core each)")
+    p.add_argument("--runs", nargs="+", choices=FOLDS, default=list(FOLDS), help="the runs to train")
     p.add_argument("--curve-only", action="store_true", help="score the snapshots the runs kept; train nothing")
     args = p.parse_args(argv)
     if args.steps < 1 or args.snapshot_every < 1 or args.jobs < 1:
