@@ -75,3 +75,15 @@ def test_a_corpus_without_both_folds_is_refused(train_folds, blurred_stack, tmp_
     with pytest.raises(SystemExit, match="both folds"):
         train_folds.main([str(corpus), str(tmp_path / "runs"), "--method", "care", "--steps", "2"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_chooses_which_runs_train(train_folds, blurred_stack, tmp_path):
+    corpus, out = _corpus(tmp_path / "corpus", blurred_stack), tmp_path / "runs"
+    tifffile.imwrite(tmp_path / "content.tif", blurred_stack[:1])
+    train_folds.main([str(corpus), str(out), "--method", "analysis-synthesis", "--steps", "1", "--jobs", "2",
+                      "--snapshot-every", "1", "--runs", "A", "B", "--", "--content", str(tmp_path / "content.tif"),
+                      "--preset", "analysis-synthesis-tiny", "--crop", "48", "--batch-size", "2", "--settings", "4"])
+    assert (out / "analysis-synthesis_A" / "weights.pt").is_file()
+    assert (out / "analysis-synthesis_B" / "weights.pt").is_file()
+    assert not (out / "analysis-synthesis_all").exists()
+    assert [r["steps"] for r in json.loads((out / "analysis-synthesis_curve.json").read_text())] == [1]
